@@ -1,0 +1,52 @@
+// Storage: one reference-counted allocation shared by a tensor and all of its views.
+//
+// The version counter lives here because "this memory was changed in place" is a property of
+// the memory, not of one view: autograd records the version of every tensor it saves and
+// refuses to run a backward that would read memory changed since (see autograd/saved.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "engine/core/device.h"
+
+namespace fovea {
+
+class Storage {
+ public:
+  using Deleter = void (*)(void*);
+
+  // Allocates `nbytes` on `device` (64-byte aligned on the CPU). Throws fovea::Error if the
+  // device is not available in this build or the allocation fails.
+  static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
+
+  Storage(void* data, size_t nbytes, Device device, Deleter deleter)
+      : data_(data), nbytes_(nbytes), device_(device), deleter_(deleter) {}
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+
+  uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
+
+ private:
+  void* data_;
+  size_t nbytes_;
+  Device device_;
+  Deleter deleter_;
+  uint64_t version_ = 0;
+};
+
+// The allocator a CUDA build installs (cuda/ fills this slot at start-up).
+struct DeviceAllocator {
+  void* (*allocate)(size_t nbytes, int device_index) = nullptr;
+  void (*release)(void* ptr) = nullptr;
+};
+DeviceAllocator& cuda_allocator_slot();
+
+}  // namespace fovea
