@@ -8,5 +8,6 @@
 #include "engine/core/parallel.h"
 #include "engine/core/tensor.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/matmul.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/unary.h"

@@ -1,0 +1,18 @@
+// GEMM on the CPU through CBLAS (OpenBLAS).
+//   c[i] = a[i] @ b[i] + beta * c[i]   for every batch index i
+// a: [..., M, K], b: [..., K, N], c: [..., M, N], all with the same batch dims (broadcast
+// beforehand with expand: a batch stride of 0 is fine). The last two dims of a and b may be
+// row-major or transposed (column-major) views: those are passed to BLAS as NoTrans/Trans with
+// the matching leading dimension, so `matmul(x, w.t())` never copies w. Other layouts are
+// copied once. c must be contiguous.
+#pragma once
+
+#include "engine/core/dispatch.h"
+#include "engine/core/tensor.h"
+
+namespace fovea {
+
+void gemm_cpu(const Tensor& a, const Tensor& b, const Tensor& c, double beta);
+extern KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, double)> gemm_kernel;
+
+}  // namespace fovea
