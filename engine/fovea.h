@@ -11,3 +11,8 @@
 #include "engine/ops/matmul.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/unary.h"
+#include "engine/data/dataset.h"
+#include "engine/data/idx.h"
+#include "engine/data/loader.h"
+#include "engine/optim/optimizer.h"
+#include "engine/optim/sgd.h"

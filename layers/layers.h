@@ -1,0 +1,9 @@
+// Everything a program building models needs: the engine (engine/fovea.h) and every layer.
+#pragma once
+
+#include "engine/fovea.h"
+#include "layers/activation.h"
+#include "layers/flatten.h"
+#include "layers/linear.h"
+#include "layers/module.h"
+#include "layers/sequential.h"

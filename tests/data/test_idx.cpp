@@ -1,0 +1,222 @@
+// IDX reading: synthetic files, gzipped and plain, written here with zlib; every kind of broken
+// file gives its named error; the MNIST layout loader; the real Fashion-MNIST when installed.
+#include <doctest/doctest.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "engine/fovea.h"
+
+using namespace fovea;
+using namespace fovea::data;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory under the system temp dir, removed with everything in it at scope exit.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("fovea_idx_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+std::vector<uint8_t> idx_bytes(uint8_t type, const std::vector<uint32_t>& dims,
+                               const std::vector<uint8_t>& data) {
+  std::vector<uint8_t> out{0, 0, type, uint8_t(dims.size())};
+  for (uint32_t d : dims)
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(uint8_t(d >> shift));
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+void write_plain(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
+
+void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  REQUIRE(f != nullptr);
+  REQUIRE(gzwrite(f, bytes.data(), unsigned(bytes.size())) == int(bytes.size()));
+  gzclose(f);
+}
+
+std::vector<uint8_t> read_plain(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+std::vector<uint8_t> counting(size_t n, int mul = 7) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = uint8_t(i * mul);
+  return v;
+}
+
+// An MNIST-layout directory with n images of h x w and the given labels.
+void write_mnist_dir(const TempDir& dir, const std::string& split, uint32_t n, uint32_t h,
+                     uint32_t w, const std::vector<uint8_t>& labels, bool gzip = true) {
+  const std::string sfx = gzip ? ".gz" : "";
+  auto write = gzip ? write_gzip : write_plain;
+  write(dir.file(split + "-images-idx3-ubyte" + sfx), idx_bytes(8, {n, h, w}, counting(n * h * w)));
+  write(dir.file(split + "-labels-idx1-ubyte" + sfx),
+        idx_bytes(8, {uint32_t(labels.size())}, labels));
+}
+
+// doctest's matcher takes C strings; the expected messages here are built from paths.
+doctest::Contains contains(const std::string& s) { return doctest::Contains(s.c_str()); }
+
+}  // namespace
+
+TEST_CASE("idx: gzipped and plain files read back with their dims and bytes") {
+  TempDir dir;
+  const std::vector<uint8_t> data = counting(4 * 3 * 2);
+  for (bool gz : {true, false}) {
+    CAPTURE(gz);
+    const std::string path = dir.file(gz ? "a.gz" : "a");
+    (gz ? write_gzip : write_plain)(path, idx_bytes(8, {4, 3, 2}, data));
+    const IdxArray a = read_idx(path);
+    CHECK(a.dims == Shape{4, 3, 2});
+    CHECK(a.data == data);
+  }
+  // a large dim (above 2^16) decodes through all four header bytes
+  write_gzip(dir.file("big.gz"), idx_bytes(8, {70000}, counting(70000, 3)));
+  const IdxArray big = read_idx(dir.file("big.gz"));
+  CHECK(big.dims == Shape{70000});
+  CHECK(big.data == counting(70000, 3));
+}
+
+TEST_CASE("idx: each kind of broken file is a named error") {
+  TempDir dir;
+  const std::string missing = dir.file("missing.gz");
+  CHECK_THROWS_WITH_AS(read_idx(missing), contains("idx: " + missing + " does not exist"),
+                       Error);
+  CHECK_THROWS_WITH_AS(read_idx(dir.path.string()), doctest::Contains("is not a regular file"), Error);
+
+  const std::string truncated = dir.file("truncated.gz");
+  std::vector<uint8_t> cut = idx_bytes(8, {4, 3, 2}, counting(24));
+  cut.resize(cut.size() - 14);
+  write_gzip(truncated, cut);
+  CHECK_THROWS_WITH_AS(read_idx(truncated),
+                       contains("idx: " + truncated + " is truncated: expected 24 bytes of "
+                                         "data for dims [4, 3, 2], got 10"),
+                       Error);
+  write_plain(dir.file("short_header"), {0, 0, 8});
+  CHECK_THROWS_WITH_AS(read_idx(dir.file("short_header")),
+                       doctest::Contains("is truncated: expected a 4-byte header, got 3 bytes"), Error);
+  write_plain(dir.file("short_dims"), {0, 0, 8, 2, 0, 0, 0, 4, 0, 0});
+  CHECK_THROWS_WITH_AS(read_idx(dir.file("short_dims")),
+                       doctest::Contains("is truncated: expected 8 bytes of dimensions, got 6"),
+                       Error);
+
+  std::vector<uint8_t> longer = idx_bytes(8, {4}, counting(5));
+  write_plain(dir.file("trailing"), longer);
+  CHECK_THROWS_WITH_AS(read_idx(dir.file("trailing")),
+                       doctest::Contains("has trailing data after the 4 bytes that dims [4] declare"),
+                       Error);
+
+  std::vector<uint8_t> magic = idx_bytes(8, {4}, counting(4));
+  magic[0] = 0x50, magic[1] = 0x4b;  // a zip file, say
+  write_gzip(dir.file("magic.gz"), magic);
+  CHECK_THROWS_WITH_AS(read_idx(dir.file("magic.gz")),
+                       doctest::Contains("magic.gz has a wrong magic number (first bytes 80 75, "
+                                         "expected 0 0): not an IDX file"),
+                       Error);
+  write_plain(dir.file("float"), idx_bytes(0x0D, {1}, {0, 0, 0, 0}));
+  CHECK_THROWS_WITH_AS(read_idx(dir.file("float")),
+                       doctest::Contains("holds elements of type byte 13 (float32); only 8 (0x08, "
+                                         "unsigned byte) is supported"),
+                       Error);
+  write_plain(dir.file("nodims"), {0, 0, 8, 0});
+  CHECK_THROWS_WITH_AS(read_idx(dir.file("nodims")), doctest::Contains("declares 0 dimensions"), Error);
+  write_plain(dir.file("huge"), idx_bytes(8, {0x7fffffff, 0x7fffffff}, {}));
+  CHECK_THROWS_WITH_AS(read_idx(dir.file("huge")), doctest::Contains("declares an implausible size"),
+                       Error);
+
+  // gzip streams: garbage after a gzip header, and a valid stream with flipped bytes inside
+  write_plain(dir.file("garbage.gz"), {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff,
+                                       0xff, 0xff, 0xff, 0xff});
+  CHECK_THROWS_WITH_AS(read_idx(dir.file("garbage.gz")),
+                       doctest::Contains("garbage.gz is not a valid gzip file or is corrupt (zlib: "),
+                       Error);
+  write_gzip(dir.file("flipped.gz"), idx_bytes(8, {2000}, counting(2000, 13)));
+  std::vector<uint8_t> gz = read_plain(dir.file("flipped.gz"));
+  REQUIRE(gz.size() > 40);
+  for (size_t i = 15; i < gz.size() - 12; i += 3) gz[i] ^= 0x5a;
+  write_plain(dir.file("flipped.gz"), gz);
+  CHECK_THROWS_WITH_AS(read_idx(dir.file("flipped.gz")),
+                       doctest::Contains("is not a valid gzip file or is corrupt"), Error);
+  // a gzip stream cut short
+  write_gzip(dir.file("cut.gz"), idx_bytes(8, {2000}, counting(2000, 13)));
+  gz = read_plain(dir.file("cut.gz"));
+  gz.resize(gz.size() / 2);
+  write_plain(dir.file("cut.gz"), gz);
+  CHECK_THROWS_AS(read_idx(dir.file("cut.gz")), Error);
+}
+
+TEST_CASE("idx: MNIST layout, gzipped or plain, becomes a 1-channel dataset") {
+  TempDir dir;
+  write_mnist_dir(dir, "train", 3, 4, 5, {7, 0, 9});
+  write_mnist_dir(dir, "t10k", 2, 4, 5, {1, 2}, /*gzip=*/false);
+  auto train = load_fashion_mnist(dir.path.string(), true);
+  CHECK(train->size() == 3);
+  CHECK(train->num_classes() == 10);
+  CHECK(train->image_shape() == std::array<int64_t, 3>{1, 4, 5});
+  CHECK(train->labels() == std::vector<int64_t>{7, 0, 9});
+  CHECK(train->pixels() == counting(60));
+  const Example ex = train->get(1);
+  CHECK(ex.label == 0);
+  CHECK(ex.image.shape() == Shape{1, 4, 5});
+  CHECK(ex.image.at({0, 0, 1}) == doctest::Approx(uint8_t(21 * 7) / 255.0));
+  auto test = load_mnist(dir.path.string(), false);
+  CHECK(test->size() == 2);
+  CHECK(test->labels() == std::vector<int64_t>{1, 2});
+}
+
+TEST_CASE("idx: MNIST layout errors name the files") {
+  TempDir dir;
+  CHECK_THROWS_WITH_AS(load_fashion_mnist(dir.file("nowhere"), true),
+                       contains("fashion-mnist: data directory " + dir.file("nowhere") +
+                                         " does not exist"),
+                       Error);
+  CHECK_THROWS_WITH_AS(load_fashion_mnist(dir.path.string(), true),
+                       doctest::Contains("train-images-idx3-ubyte.gz does not exist"), Error);
+  write_mnist_dir(dir, "train", 3, 2, 2, {1, 2, 3, 4});
+  CHECK_THROWS_WITH_AS(load_fashion_mnist(dir.path.string(), true),
+                       contains("train-images-idx3-ubyte.gz holds 3 images but " +
+                                         dir.file("train-labels-idx1-ubyte.gz") + " holds 4 labels"),
+                       Error);
+  write_mnist_dir(dir, "train", 3, 2, 2, {1, 10, 3});
+  CHECK_THROWS_WITH_AS(load_fashion_mnist(dir.path.string(), true),
+                       doctest::Contains("label 10 of example 1 is not a class of 0..9"), Error);
+  write_gzip(dir.file("train-images-idx3-ubyte.gz"), idx_bytes(8, {3, 4}, counting(12)));
+  write_gzip(dir.file("train-labels-idx1-ubyte.gz"), idx_bytes(8, {3}, {1, 2, 3}));
+  CHECK_THROWS_WITH_AS(load_fashion_mnist(dir.path.string(), true),
+                       doctest::Contains("should hold images [N, H, W], has dims [3, 4]"), Error);
+}
+
+TEST_CASE("idx: the installed Fashion-MNIST (skipped when absent)") {
+  const std::string dir = "/usr/share/datasets/fashion-mnist";
+  if (!fs::exists(dir + "/train-images-idx3-ubyte.gz")) {
+    MESSAGE("skipped: Fashion-MNIST is not installed at " << dir << " (Debian dataset-fashion-mnist)");
+    return;
+  }
+  auto train = load_fashion_mnist(dir, true);
+  auto test = load_fashion_mnist(dir, false);
+  CHECK(train->size() == 60000);
+  CHECK(test->size() == 10000);
+  CHECK(train->image_shape() == std::array<int64_t, 3>{1, 28, 28});
+  std::vector<int64_t> counts(10, 0);
+  for (int64_t l : train->labels()) ++counts[size_t(l)];
+  CHECK(counts == std::vector<int64_t>(10, 6000));  // balanced classes
+  const auto [mean, sd] = train->channel_stats();
+  CHECK(mean[0] == doctest::Approx(0.2860).epsilon(1e-3));  // the published statistics
+  CHECK(sd[0] == doctest::Approx(0.3530).epsilon(1e-3));
+}
