@@ -8,5 +8,7 @@
 #include "engine/core/parallel.h"
 #include "engine/core/tensor.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/loss.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/softmax.h"
 #include "engine/ops/unary.h"
