@@ -15,6 +15,8 @@
 #include "engine/ops/binary.h"
 #include "engine/ops/index.h"
 #include "engine/ops/join.h"
+#include "engine/ops/loss.h"
 #include "engine/ops/matmul.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/softmax.h"
 #include "engine/ops/unary.h"
