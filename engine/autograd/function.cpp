@@ -31,7 +31,8 @@ class CustomBackward final : public Node {
 
 }  // namespace
 
-Tensor apply(const CustomFunction& fn, const std::vector<Tensor>& inputs) {
+Tensor CustomFunction::apply(const std::vector<Tensor>& inputs) const {
+  const CustomFunction& fn = *this;
   FOVEA_CHECK(fn.forward && fn.backward, "apply: custom function \"", fn.name,
               "\" needs both a forward and a backward");
   Tensor out;

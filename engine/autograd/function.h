@@ -8,7 +8,7 @@
 //       [](const std::vector<Tensor>& in, const Tensor& out, const Tensor& g) {
 //         return std::vector<Tensor>{mul(g, in[0]) * 2.0};
 //       }};
-//   Tensor y = apply(square, {x});
+//   Tensor y = square.apply({x});
 #pragma once
 
 #include <functional>
@@ -27,8 +27,9 @@ struct CustomFunction {
   std::function<std::vector<Tensor>(const std::vector<Tensor>& inputs, const Tensor& output,
                                     const Tensor& grad_output)>
       backward;
-};
 
-Tensor apply(const CustomFunction& fn, const std::vector<Tensor>& inputs);
+  // Runs forward and records CustomBackward when an input requires a gradient.
+  Tensor apply(const std::vector<Tensor>& inputs) const;
+};
 
 }  // namespace fovea

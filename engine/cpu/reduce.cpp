@@ -1,15 +1,37 @@
 #include "engine/cpu/reduce.h"
 
 #include <algorithm>
-#include <omp.h>
+#include <cmath>
+#include <limits>
+#include <optional>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/core/factory.h"
 #include "engine/core/parallel.h"
 
 namespace fovea {
 
-KernelSlot<void(const Tensor&, const Tensor&, const std::vector<int64_t>&)> sum_kernel{
-    "sum", &sum_cpu};
+KernelSlot<void(const Tensor&, const Tensor&, const DimList&)> sum_kernel{"sum", &sum_cpu};
+KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, const DimList&, ExtremumKind)>
+    extremum_forward_kernel{"extremum_forward", &extremum_forward_cpu};
+KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, const DimList&)>
+    extremum_backward_kernel{"extremum_backward", &extremum_backward_cpu};
+KernelSlot<void(const Tensor&, const Tensor&, const DimList&, int64_t, bool)>
+    var_forward_kernel{"var_forward", &var_forward_cpu};
+KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const DimList&,
+                int64_t, bool)>
+    var_backward_kernel{"var_backward", &var_backward_cpu};
+KernelSlot<void(const Tensor&, const Tensor&, const DimList&)> logsumexp_forward_kernel{
+    "logsumexp_forward", &logsumexp_forward_cpu};
+KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const DimList&)>
+    logsumexp_backward_kernel{"logsumexp_backward", &logsumexp_backward_cpu};
+KernelSlot<void(const Tensor&, const Tensor&, const DimList&, double)> norm_forward_kernel{
+    "norm_forward", &norm_forward_cpu};
+KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const DimList&,
+                double)>
+    norm_backward_kernel{"norm_backward", &norm_backward_cpu};
+
+// ---- layout ----------------------------------------------------------------------------------
 
 Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool keepdim) {
   Shape out;
@@ -23,52 +45,194 @@ Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool k
   return out;
 }
 
+namespace {
+
+// Kept dims first, then the reduced ones: the axis order of the [outer, inner] rows.
+std::vector<int64_t> rows_order(int64_t ndim, const std::vector<int64_t>& dims) {
+  std::vector<int64_t> order;
+  for (int64_t d = 0; d < ndim; ++d)
+    if (std::find(dims.begin(), dims.end(), d) == dims.end()) order.push_back(d);
+  order.insert(order.end(), dims.begin(), dims.end());
+  return order;
+}
+
+}  // namespace
+
 ReduceRows reduce_rows(const Tensor& x, const std::vector<int64_t>& dims) {
   NoGradGuard no_grad;  // layout plumbing, never part of the graph
-  std::vector<int64_t> order;
   ReduceRows r;
-  for (int64_t d = 0; d < x.dim(); ++d)
-    if (std::find(dims.begin(), dims.end(), d) == dims.end()) {
-      order.push_back(d);
-      r.outer *= x.shape()[d];
-    }
-  for (int64_t d : dims) {
-    order.push_back(d);
-    r.inner *= x.shape()[d];
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    const bool reduced = std::find(dims.begin(), dims.end(), d) != dims.end();
+    (reduced ? r.inner : r.outer) *= x.shape()[d];
   }
-  r.rows = x.permute(order).contiguous().view({r.outer, r.inner});
+  r.rows = x.permute(rows_order(x.dim(), dims)).contiguous().view({r.outer, r.inner});
   return r;
+}
+
+Tensor empty_rows(const Shape& shape, const std::vector<int64_t>& dims, DType dtype,
+                  Device device) {
+  NoGradGuard no_grad;
+  const std::vector<int64_t> order = rows_order(int64_t(shape.size()), dims);
+  Shape block;
+  std::vector<int64_t> inverse(order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    block.push_back(shape[order[i]]);
+    inverse[order[i]] = int64_t(i);
+  }
+  return empty(block, dtype, device).permute(inverse);
 }
 
 namespace {
 
-// Sums each row of a contiguous [outer, inner] block, accumulating in double.
-template <typename T>
-void row_sums(const T* x, T* out, int64_t outer, int64_t inner) {
-  if (outer >= 2 * get_num_threads() || outer * inner < kParallelGrain) {
+// The rows of a gradient buffer from empty_rows(), to write through.
+ReduceRows rows_to_write(const Tensor& dx, const std::vector<int64_t>& dims) {
+  ReduceRows r = reduce_rows(dx, dims);
+  FOVEA_CHECK(r.rows.storage() == dx.storage(), "reduce: gradient buffer ", dx.str(),
+              " was not allocated by empty_rows()");
+  return r;
+}
+
+// One element per row, readable as a flat array (upstream gradients may be expanded views).
+Tensor flat(const Tensor& t) {
+  NoGradGuard no_grad;
+  return t.contiguous();
+}
+
+// ---- accumulators ----------------------------------------------------------------------------
+//
+// An accumulator folds the elements of a row: fold(a, row, lo, hi) takes in row[lo, hi) in
+// order (by default a.add(x, i) for each element x at position i), and a.merge(b) appends b,
+// the fold of a later part of the row.
+
+// sum of term(x) in double.
+template <typename Term>
+struct SumOf {
+  Term term;
+  double total = 0;
+  void merge(const SumOf& later) { total += later.total; }
+};
+template <typename Term>
+SumOf<Term> sum_of(Term term) {
+  return SumOf<Term>{term};
+}
+const auto kIdentity = [](double v) { return v; };
+
+// The max (kMax) or min of a row, of |x| when kAbs, and the first position holding it. A NaN
+// beats every number and the first NaN stays, as in PyTorch's max.
+template <typename T, bool kMax, bool kAbs = false>
+struct ArgBest {
+  T best = T(0);
+  int64_t index = -1;  // nothing seen yet
+  bool beaten_by(T v) const {
+    if (index < 0) return true;
+    if (std::isnan(best)) return false;
+    return std::isnan(v) || (kMax ? v > best : v < best);
+  }
+  void add(T v, int64_t i) {
+    if (kAbs) v = std::abs(v);
+    if (beaten_by(v)) best = v, index = i;
+  }
+  void merge(const ArgBest& later) {
+    if (later.index >= 0 && beaten_by(later.best)) *this = later;
+  }
+};
+
+// Folds row[lo, hi) into a.
+template <typename T, typename Acc>
+void fold(Acc& a, const T* row, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) a.add(row[i], i);
+}
+// Sums run four independent chains: one chain of dependent double adds is latency-bound.
+template <typename T, typename Term>
+void fold(SumOf<Term>& a, const T* row, int64_t lo, int64_t hi) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t i = lo;
+  for (; i + 4 <= hi; i += 4) {
+    s0 += a.term(row[i]);
+    s1 += a.term(row[i + 1]);
+    s2 += a.term(row[i + 2]);
+    s3 += a.term(row[i + 3]);
+  }
+  for (; i < hi; ++i) s0 += a.term(row[i]);
+  a.total += (s0 + s1) + (s2 + s3);
+}
+
+// ---- the two loops every kernel is written with -------------------------------------------
+//
+// reduce_each_row: folds each row of a contiguous [outer, inner] block into an accumulator.
+//   Acc a = make(o);  fold the row into a;  finish(o, a)
+// Rows are shared out among threads. When there are too few of them to keep every thread busy
+// and they are long, each row is instead cut into pieces folded in parallel and merged left to
+// right, so ties and NaNs resolve as in one sequential scan whatever the thread count.
+template <typename T, typename Make, typename Finish>
+void reduce_each_row(const T* x, int64_t outer, int64_t inner, Make&& make, Finish&& finish) {
+  using Acc = decltype(make(int64_t(0)));
+  const int64_t threads = get_num_threads();
+  if (outer >= 2 * threads || inner < kParallelGrain) {
     parallel_for(outer, inner, [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o) {
-        const T* row = x + o * inner;
-        double acc = 0;
-        for (int64_t i = 0; i < inner; ++i) acc += row[i];
-        out[o] = static_cast<T>(acc);
+        Acc a = make(o);
+        fold(a, x + o * inner, 0, inner);
+        finish(o, a);
       }
     });
     return;
   }
-  // Few long rows: split each row across threads and add the partial sums.
   for (int64_t o = 0; o < outer; ++o) {
     const T* row = x + o * inner;
-    std::vector<double> partial(get_num_threads(), 0.0);
-    parallel_for(inner, 1, [&](int64_t b, int64_t e) {
-      double acc = 0;
-      for (int64_t i = b; i < e; ++i) acc += row[i];
-      partial[omp_get_thread_num()] = acc;
+    std::vector<std::optional<Acc>> piece(static_cast<size_t>(threads));
+    parallel_for(threads, (inner + threads - 1) / threads, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        Acc a = make(o);  // a local, not piece[k]: stays in registers, no false sharing
+        fold(a, row, k * inner / threads, (k + 1) * inner / threads);
+        piece[k].emplace(a);
+      }
     });
-    double total = 0;
-    for (double p : partial) total += p;
-    out[o] = static_cast<T>(total);
+    Acc a = *piece[0];
+    for (int64_t k = 1; k < threads; ++k) a.merge(*piece[k]);
+    finish(o, a);
   }
+}
+
+// map_each_row: calls fn(o, lo, hi) for the pieces [lo, hi) of rows o that together cover the
+// [outer, inner] block, split evenly across threads whatever the row length.
+template <typename Fn>
+void map_each_row(int64_t outer, int64_t inner, Fn&& fn) {
+  if (inner == 0) return;
+  parallel_for(outer * inner, 1, [&](int64_t b, int64_t e) {
+    for (int64_t o = b / inner; o * inner < e; ++o) {
+      const int64_t lo = std::max(b - o * inner, int64_t(0));
+      const int64_t hi = std::min(e - o * inner, inner);
+      fn(o, lo, hi);
+    }
+  });
+}
+
+template <typename T>
+T sign(T v) {
+  return v > 0 ? T(1) : v < 0 ? T(-1) : v;  // 0 at 0, NaN stays NaN
+}
+
+template <typename T>
+std::vector<double> row_means(const ReduceRows& r) {
+  std::vector<double> mean(size_t(r.outer));
+  reduce_each_row(
+      r.rows.data<T>(), r.outer, r.inner, [](int64_t) { return sum_of(kIdentity); },
+      [&](int64_t o, const auto& a) { mean[o] = a.total / double(r.inner); });
+  return mean;
+}
+
+// First positions of the max |x| of every row (norm p = inf).
+template <typename T>
+std::vector<int64_t> row_abs_argmax(const ReduceRows& r, T* values) {
+  std::vector<int64_t> index(size_t(r.outer));
+  reduce_each_row(
+      r.rows.data<T>(), r.outer, r.inner, [](int64_t) { return ArgBest<T, true, true>{}; },
+      [&](int64_t o, const auto& a) {
+        index[o] = a.index;
+        if (values) values[o] = a.best;
+      });
+  return index;
 }
 
 // Sums over the leading `rows` of a contiguous [rows, cols] block (bias gradients, sum_to
@@ -93,17 +257,211 @@ bool is_prefix(const std::vector<int64_t>& dims) {
 
 }  // namespace
 
-void sum_cpu(const Tensor& x, const Tensor& out, const std::vector<int64_t>& dims) {
+// ---- sum -------------------------------------------------------------------------------------
+
+void sum_cpu(const Tensor& x, const Tensor& out, const DimList& dims) {
   FOVEA_DISPATCH_FLOAT(x.dtype(), "sum", [&] {
     using T = scalar_t;
+    T* y = out.data<T>();
     if (x.is_contiguous() && is_prefix(dims) && !dims.empty()) {
       int64_t rows = 1;
       for (int64_t d : dims) rows *= x.shape()[d];
-      column_sums<T>(x.data<T>(), out.data<T>(), rows, out.numel());
+      column_sums<T>(x.data<T>(), y, rows, out.numel());
       return;
     }
     const ReduceRows r = reduce_rows(x, dims);
-    row_sums<T>(r.rows.data<T>(), out.data<T>(), r.outer, r.inner);
+    reduce_each_row(
+        r.rows.data<T>(), r.outer, r.inner, [](int64_t) { return sum_of(kIdentity); },
+        [&](int64_t o, const auto& a) { y[o] = T(a.total); });
+  });
+}
+
+// ---- max / min -------------------------------------------------------------------------------
+
+void extremum_forward_cpu(const Tensor& x, const Tensor& values, const Tensor& indices,
+                          const DimList& dims, ExtremumKind kind) {
+  FOVEA_DISPATCH_FLOAT(x.dtype(), "extremum_forward", [&] {
+    using T = scalar_t;
+    const ReduceRows r = reduce_rows(x, dims);
+    T* v = values.data<T>();
+    int64_t* idx = indices.data<int64_t>();
+    auto run = [&](auto first) {
+      reduce_each_row(
+          r.rows.data<T>(), r.outer, r.inner, [&](int64_t) { return first; },
+          [&](int64_t o, const auto& a) {
+            v[o] = a.best;
+            idx[o] = a.index;
+          });
+    };
+    if (kind == ExtremumKind::Max)
+      run(ArgBest<T, true>{});
+    else
+      run(ArgBest<T, false>{});
+  });
+}
+
+void extremum_backward_cpu(const Tensor& g, const Tensor& indices, const Tensor& dx,
+                           const DimList& dims) {
+  FOVEA_DISPATCH_FLOAT(dx.dtype(), "extremum_backward", [&] {
+    using T = scalar_t;
+    const ReduceRows r = rows_to_write(dx, dims);
+    const Tensor gc = flat(g), ic = flat(indices);
+    const T* gp = gc.data<T>();
+    const int64_t* idx = ic.data<int64_t>();
+    T* d = r.rows.data<T>();
+    map_each_row(r.outer, r.inner, [&](int64_t o, int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) d[o * r.inner + i] = i == idx[o] ? gp[o] : T(0);
+    });
+  });
+}
+
+// ---- var / stddev ----------------------------------------------------------------------------
+
+namespace {
+double var_divisor(int64_t n, int64_t correction) {
+  return std::max(double(n - correction), 0.0);  // like PyTorch: 0 gives inf or nan
+}
+}  // namespace
+
+void var_forward_cpu(const Tensor& x, const Tensor& out, const DimList& dims,
+                     int64_t correction, bool take_sqrt) {
+  FOVEA_DISPATCH_FLOAT(x.dtype(), "var_forward", [&] {
+    using T = scalar_t;
+    const ReduceRows r = reduce_rows(x, dims);
+    const std::vector<double> mean = row_means<T>(r);
+    const double divisor = var_divisor(r.inner, correction);
+    T* y = out.data<T>();
+    reduce_each_row(
+        r.rows.data<T>(), r.outer, r.inner,
+        [&](int64_t o) {
+          return sum_of([m = mean[o]](double v) { return (v - m) * (v - m); });
+        },
+        [&](int64_t o, const auto& a) {
+          const double var = a.total / divisor;
+          y[o] = T(take_sqrt ? std::sqrt(var) : var);
+        });
+  });
+}
+
+void var_backward_cpu(const Tensor& x, const Tensor& out, const Tensor& g, const Tensor& dx,
+                      const DimList& dims, int64_t correction, bool take_sqrt) {
+  FOVEA_DISPATCH_FLOAT(x.dtype(), "var_backward", [&] {
+    using T = scalar_t;
+    const ReduceRows r = reduce_rows(x, dims), w = rows_to_write(dx, dims);
+    const std::vector<double> mean = row_means<T>(r);
+    const double divisor = var_divisor(r.inner, correction);
+    const Tensor gc = flat(g), yc = flat(out);
+    const T *gp = gc.data<T>(), *y = yc.data<T>(), *xp = r.rows.data<T>();
+    T* d = w.rows.data<T>();
+    map_each_row(r.outer, r.inner, [&](int64_t o, int64_t lo, int64_t hi) {
+      // d std = d var / (2 std); PyTorch masks the std == 0 case to 0.
+      double gv = gp[o];
+      if (take_sqrt) gv = y[o] == 0 ? 0.0 : gv / (2.0 * double(y[o]));
+      const double scale = 2.0 * gv / divisor;
+      for (int64_t i = lo; i < hi; ++i) {
+        const int64_t k = o * r.inner + i;
+        d[k] = T(scale * (double(xp[k]) - mean[o]));
+      }
+    });
+  });
+}
+
+// ---- logsumexp -------------------------------------------------------------------------------
+
+void logsumexp_forward_cpu(const Tensor& x, const Tensor& out, const DimList& dims) {
+  FOVEA_DISPATCH_FLOAT(x.dtype(), "logsumexp_forward", [&] {
+    using T = scalar_t;
+    const ReduceRows r = reduce_rows(x, dims);
+    const T* xp = r.rows.data<T>();
+    std::vector<double> shift(size_t(r.outer));
+    reduce_each_row(
+        xp, r.outer, r.inner, [](int64_t) { return ArgBest<T, true>{}; },
+        [&](int64_t o, const auto& a) {
+          // An empty or all -inf row has max -inf: shift by 0 so exp gives 0, not nan.
+          const double m = a.index < 0 ? 0.0 : double(a.best);
+          shift[o] = std::isinf(m) ? 0.0 : m;
+        });
+    T* y = out.data<T>();
+    reduce_each_row(
+        xp, r.outer, r.inner,
+        [&](int64_t o) { return sum_of([s = shift[o]](double v) { return std::exp(v - s); }); },
+        [&](int64_t o, const auto& a) { y[o] = T(std::log(a.total) + shift[o]); });
+  });
+}
+
+void logsumexp_backward_cpu(const Tensor& x, const Tensor& out, const Tensor& g,
+                            const Tensor& dx, const DimList& dims) {
+  FOVEA_DISPATCH_FLOAT(x.dtype(), "logsumexp_backward", [&] {
+    using T = scalar_t;
+    const ReduceRows r = reduce_rows(x, dims), w = rows_to_write(dx, dims);
+    const Tensor gc = flat(g), yc = flat(out);
+    const T *gp = gc.data<T>(), *y = yc.data<T>(), *xp = r.rows.data<T>();
+    T* d = w.rows.data<T>();
+    map_each_row(r.outer, r.inner, [&](int64_t o, int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const int64_t k = o * r.inner + i;
+        d[k] = T(double(gp[o]) * std::exp(double(xp[k]) - double(y[o])));
+      }
+    });
+  });
+}
+
+// ---- norm ------------------------------------------------------------------------------------
+
+void norm_forward_cpu(const Tensor& x, const Tensor& out, const DimList& dims, double p) {
+  FOVEA_DISPATCH_FLOAT(x.dtype(), "norm_forward", [&] {
+    using T = scalar_t;
+    const ReduceRows r = reduce_rows(x, dims);
+    T* y = out.data<T>();
+    if (std::isinf(p)) {
+      row_abs_argmax<T>(r, y);
+      return;
+    }
+    auto run = [&](auto term, auto root) {
+      reduce_each_row(
+          r.rows.data<T>(), r.outer, r.inner, [&](int64_t) { return sum_of(term); },
+          [&](int64_t o, const auto& a) { y[o] = T(root(a.total)); });
+    };
+    if (p == 1)
+      run([](double v) { return std::abs(v); }, kIdentity);
+    else if (p == 2)
+      run([](double v) { return v * v; }, [](double s) { return std::sqrt(s); });
+    else
+      run([p](double v) { return std::pow(std::abs(v), p); },
+          [p](double s) { return std::pow(s, 1.0 / p); });
+  });
+}
+
+void norm_backward_cpu(const Tensor& x, const Tensor& out, const Tensor& g, const Tensor& dx,
+                       const DimList& dims, double p) {
+  FOVEA_DISPATCH_FLOAT(x.dtype(), "norm_backward", [&] {
+    using T = scalar_t;
+    const ReduceRows r = reduce_rows(x, dims), w = rows_to_write(dx, dims);
+    const Tensor gc = flat(g), yc = flat(out);
+    const T *gp = gc.data<T>(), *y = yc.data<T>(), *xp = r.rows.data<T>();
+    T* d = w.rows.data<T>();
+    // p = inf: the same first arg-max the forward pass chose (same data, same scan order).
+    const std::vector<int64_t> arg =
+        std::isinf(p) ? row_abs_argmax<T>(r, nullptr) : std::vector<int64_t>();
+    map_each_row(r.outer, r.inner, [&](int64_t o, int64_t lo, int64_t hi) {
+      const double go = gp[o], n = y[o];
+      for (int64_t i = lo; i < hi; ++i) {
+        const int64_t k = o * r.inner + i;
+        const double v = xp[k];
+        double dv;
+        if (std::isinf(p))
+          dv = i == arg[o] ? go * sign(v) : 0.0;
+        else if (n == 0)
+          dv = 0;  // PyTorch's subgradient at the origin
+        else if (p == 1)
+          dv = go * sign(v);
+        else if (p == 2)
+          dv = go * v / n;
+        else
+          dv = go * sign(v) * std::pow(std::abs(v) / n, p - 1);
+        d[k] = T(dv);
+      }
+    });
   });
 }
 

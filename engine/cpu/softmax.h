@@ -1,0 +1,69 @@
+// CPU kernels of softmax and log_softmax along one axis (the ops are in ops/softmax.h).
+//
+// Each kernel sees its tensors as a contiguous [outer, D, inner] block, D the softmax axis, and
+// works on the outer * inner lines of D elements (elements `inner` apart; adjacent for the last
+// axis). x, y and g may have any layout (copied to contiguous when needed); y and dx are
+// contiguous outputs of x's shape.
+//   softmax_forward:      y = exp(x - max) / sum(exp(x - max))
+//   softmax_backward:     dx = y * (g - sum(g * y))
+//   log_softmax_forward:  y = (x - max) - log(sum(exp(x - max)))
+//   log_softmax_backward: dx = g - exp(y) * sum(g)
+// Sums run in double. A line of only -inf gives NaN (as in PyTorch); -inf elements of a line
+// that has a finite maximum give 0 (softmax) and -inf (log_softmax).
+#pragma once
+
+#include <cmath>
+#include <limits>
+
+#include "engine/core/dispatch.h"
+#include "engine/core/tensor.h"
+
+namespace fovea {
+
+void softmax_forward_cpu(const Tensor& x, const Tensor& y, int64_t dim);
+void softmax_backward_cpu(const Tensor& y, const Tensor& g, const Tensor& dx, int64_t dim);
+void log_softmax_forward_cpu(const Tensor& x, const Tensor& y, int64_t dim);
+void log_softmax_backward_cpu(const Tensor& y, const Tensor& g, const Tensor& dx, int64_t dim);
+
+extern KernelSlot<void(const Tensor&, const Tensor&, int64_t)> softmax_forward_kernel;
+extern KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, int64_t)>
+    softmax_backward_kernel;
+extern KernelSlot<void(const Tensor&, const Tensor&, int64_t)> log_softmax_forward_kernel;
+extern KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, int64_t)>
+    log_softmax_backward_kernel;
+
+// Line primitives, shared with the fused cross-entropy kernel. They work on a block of w
+// neighbouring lines of n elements: element k of line j sits at p[k * stride + j], so each
+// pass reads memory row by row. RowBlock is the last-axis case (one contiguous line, constants
+// the compiler folds); ColumnBlock serves every other axis (stride = inner, w <= kMaxWidth).
+// Per-line results go to arrays of w entries.
+struct RowBlock {
+  int64_t n;
+  static constexpr int64_t stride = 1, w = 1;
+};
+struct ColumnBlock {
+  int64_t n, stride, w;
+  static constexpr int64_t kMaxWidth = 32;
+};
+
+// The largest element of each line; NaN never wins here, but it still poisons the sums below.
+template <typename T, typename B>
+inline void block_max(const T* x, const B& b, T* m) {
+  for (int64_t j = 0; j < b.w; ++j) m[j] = -std::numeric_limits<T>::infinity();
+  for (int64_t k = 0; k < b.n; ++k) {
+    const T* row = x + k * b.stride;
+    for (int64_t j = 0; j < b.w; ++j) m[j] = row[j] > m[j] ? row[j] : m[j];
+  }
+}
+
+// sum_k exp(x_k - m) of each line, in double. With m = -inf (an all -inf line) it is NaN.
+template <typename T, typename B>
+inline void block_sum_exp(const T* x, const B& b, const T* m, double* s) {
+  for (int64_t j = 0; j < b.w; ++j) s[j] = 0;
+  for (int64_t k = 0; k < b.n; ++k) {
+    const T* row = x + k * b.stride;
+    for (int64_t j = 0; j < b.w; ++j) s[j] += std::exp(row[j] - m[j]);
+  }
+}
+
+}  // namespace fovea

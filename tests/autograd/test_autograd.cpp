@@ -1,0 +1,200 @@
+// The autograd tape and engine: accumulation, graph lifetime, in-place detection, hooks,
+// grad mode, deep graphs, DOT export, and proof that gradcheck catches a wrong backward.
+#include <doctest/doctest.h>
+
+#include "engine/fovea.h"
+
+using namespace fovea;
+
+namespace {
+Tensor vec(std::vector<double> v) {
+  const int64_t n = int64_t(v.size());
+  return from_vector(v, {n});
+}
+std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
+}  // namespace
+
+TEST_CASE("gradients accumulate into leaves across backward calls") {
+  Tensor x = vec({1, 2, 3}).set_requires_grad();
+  sum(x * x).backward();
+  CHECK(values(x.grad()) == std::vector<double>{2, 4, 6});
+  sum(x * 3.0).backward();
+  CHECK(values(x.grad()) == std::vector<double>{5, 7, 9});
+  x.set_grad(Tensor());
+  sum(x).backward();
+  CHECK(values(x.grad()) == std::vector<double>{1, 1, 1});
+}
+
+TEST_CASE("a tensor used twice receives the sum of both gradients") {
+  Tensor x = vec({2, -1}).set_requires_grad();
+  Tensor y = exp(x);
+  sum(y * x + y).backward();  // d/dx (x e^x + e^x) = e^x (x + 2)
+  CHECK(x.grad().at({0}) == doctest::Approx(std::exp(2.0) * 4));
+  CHECK(x.grad().at({1}) == doctest::Approx(std::exp(-1.0) * 1));
+}
+
+TEST_CASE("backward with an explicit upstream gradient; implicit needs a scalar") {
+  Tensor x = vec({1, 2}).set_requires_grad();
+  Tensor y = x * 2.0;
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("implicit gradient needs a one-element"),
+                       Error);
+  y.backward(vec({10, 100}), true);
+  CHECK(values(x.grad()) == std::vector<double>{20, 200});
+  CHECK_THROWS_WITH_AS(y.backward(vec({1, 2, 3})), doctest::Contains("does not match output"),
+                       Error);
+  CHECK_THROWS_WITH_AS(vec({1}).backward(), doctest::Contains("does not require grad"), Error);
+}
+
+TEST_CASE("the graph is freed after backward; a second backward is a clear error") {
+  Tensor x = vec({1, 2}).set_requires_grad();
+  Tensor loss = sum(x * x);
+  loss.backward();
+  CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("backward through the graph a second time"),
+                       Error);
+  Tensor loss2 = sum(x * x);
+  loss2.backward({}, /*retain_graph=*/true);
+  loss2.backward();  // allowed: the first kept the graph
+  CHECK(values(x.grad()) == std::vector<double>{2 + 2 + 2, 4 + 4 + 4});
+}
+
+TEST_CASE("changing a saved tensor in place makes backward refuse") {
+  Tensor w = vec({1, 2}).set_requires_grad();
+  Tensor x = vec({3, 4});  // data: saved by MulBackward for w's gradient
+  Tensor loss = sum(w * x);
+  x.mul_(2.0);
+  CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("MulBackward was modified in place"),
+                       Error);
+  // a view shares the version counter with its base
+  Tensor y = vec({3, 4});
+  Tensor loss2 = sum(w * y.slice(0, 0, 2));
+  y.fill_(0);
+  CHECK_THROWS_AS(loss2.backward(), Error);
+}
+
+TEST_CASE("in-place ops on tensors that require grad are refused while recording") {
+  Tensor w = vec({1, 2}).set_requires_grad();
+  CHECK_THROWS_WITH_AS(w.add_(vec({1, 1})), doctest::Contains("add_: in-place change"), Error);
+  CHECK_THROWS_WITH_AS(w.zero_(), doctest::Contains("fill_: in-place change"), Error);
+  {
+    NoGradGuard no_grad;  // how optimisers update parameters
+    w.add_(vec({1, 1}), -0.5);
+  }
+  CHECK(values(w) == std::vector<double>{0.5, 1.5});
+}
+
+TEST_CASE("a backward returning a wrongly shaped gradient is caught") {
+  CustomFunction bad{"BadShape", [](const std::vector<Tensor>& in) { return in[0] * 2.0; },
+                     [](const std::vector<Tensor>&, const Tensor&, const Tensor& g) {
+                       return std::vector<Tensor>{sum(g, {0})};
+                     }};
+  Tensor x = zeros({2, 3}, DType::Float64).set_requires_grad();
+  Tensor y = bad.apply({x});
+  CHECK_THROWS_WITH_AS(sum(y).backward(),
+                       doctest::Contains("BadShapeBackward returned a gradient of shape [3] for "
+                                         "its input 0 of shape [2, 3]"),
+                       Error);
+}
+
+TEST_CASE("gradcheck fails on a deliberately wrong backward and names the element") {
+  // sigmoid with its derivative off by the factor (1 - y): y instead of y (1 - y)
+  CustomFunction wrong{"WrongSigmoid", [](const std::vector<Tensor>& in) { return sigmoid(in[0]); },
+                       [](const std::vector<Tensor>&, const Tensor& y, const Tensor& g) {
+                         return std::vector<Tensor>{g * y};
+                       }};
+  CustomFunction right{"RightSigmoid", wrong.forward,
+                       [](const std::vector<Tensor>&, const Tensor& y, const Tensor& g) {
+                         return std::vector<Tensor>{g * y * (1.0 - y)};
+                       }};
+  Generator gen(3);
+  Tensor x = randn({3, 4}, DType::Float64, &gen).set_requires_grad();
+  const GradcheckReport bad = gradcheck([&](const std::vector<Tensor>& in) { return wrong.apply(in); }, {x});
+  CHECK_FALSE(bad.ok);
+  CHECK(bad.max_error > 1e-2);
+  CHECK(bad.input == 0);
+  CHECK(bad.index.size() == 2);
+  CHECK(bad.summary().find("FAILED") != std::string::npos);
+  const GradcheckReport good = gradcheck([&](const std::vector<Tensor>& in) { return right.apply(in); }, {x});
+  CHECK(good.ok);
+  CHECK(good.max_error < 1e-8);
+}
+
+TEST_CASE("NoGradGuard, detach and requires_grad") {
+  Tensor x = vec({1, 2}).set_requires_grad();
+  {
+    NoGradGuard no_grad;
+    Tensor y = x * 2.0;
+    CHECK_FALSE(y.requires_grad());
+    CHECK(y.grad_fn() == nullptr);
+  }
+  CHECK((x * 2.0).requires_grad());
+  Tensor d = x.detach();
+  CHECK_FALSE(d.requires_grad());
+  CHECK(d.storage() == x.storage());
+  CHECK_FALSE((d * 2.0).requires_grad());
+  Tensor z = x * 2.0;
+  CHECK_THROWS_WITH_AS(z.set_requires_grad(false), doctest::Contains("only leaf tensors"), Error);
+  CHECK_THROWS_WITH_AS(arange(3, DType::Int64).set_requires_grad(),
+                       doctest::Contains("only float tensors"), Error);
+}
+
+TEST_CASE("retain_grad keeps a non-leaf's gradient; hooks see and may replace gradients") {
+  Tensor x = vec({1, 2, 3}).set_requires_grad();
+  Tensor h = x * 2.0;
+  h.retain_grad();
+  std::vector<double> seen;
+  h.register_hook([&](const Tensor& g) {
+    seen = values(g);
+    return Tensor();
+  });
+  Tensor y = sum(h * h);
+  y.backward();
+  CHECK(values(h.grad()) == std::vector<double>{4, 8, 12});
+  CHECK(seen == std::vector<double>{4, 8, 12});
+  CHECK(values(x.grad()) == std::vector<double>{8, 16, 24});
+
+  Tensor a = vec({1, 1}).set_requires_grad();
+  a.register_hook([](const Tensor& g) { return g * 10.0; });  // leaf hook: scales what is stored
+  Tensor b = a * 3.0;
+  b.register_hook([](const Tensor& g) { return g + 1.0; });  // non-leaf hook: changes what flows
+  sum(b).backward();
+  CHECK(values(a.grad()) == std::vector<double>{60, 60});
+}
+
+TEST_CASE("a 10 000-op chain runs forward, backward and is destroyed without recursion") {
+  Tensor x = vec({0.5}).set_requires_grad();
+  Tensor y = x;
+  for (int i = 0; i < 10000; ++i) y = y * 1.0001 + 0.0;
+  y.backward(vec({1}));
+  CHECK(x.grad().item() == doctest::Approx(std::pow(1.0001, 10000)));
+  // A much longer chain: freeing it must not overflow the stack either.
+  Tensor z = x;
+  for (int i = 0; i < 200000; ++i) z = z + 1.0;
+  CHECK(z.item() == doctest::Approx(200000.5));
+  z = Tensor();
+}
+
+TEST_CASE("graphs with multiple paths run each node once, after all its consumers") {
+  Tensor x = vec({1, 2}).set_requires_grad();
+  Tensor a = x * 2.0, b = a * a, c = a + b, d = c * b;  // diamond-shaped dependencies
+  sum(d).backward();
+  // d = (a + a^2) a^2 with a = 2x; dd/dx = 2 (2a + 3a^2) a ... check numerically:
+  for (int i = 0; i < 2; ++i) {
+    const double av = 2.0 * (i + 1);
+    const double dd_da = 3 * av * av + 4 * av * av * av;
+    CHECK(x.grad().at({i}) == doctest::Approx(2 * dd_da));
+  }
+}
+
+TEST_CASE("DOT export names ops, leaves and edges") {
+  Tensor w = vec({1, 2}).set_requires_grad();
+  w.set_name("w");
+  Tensor x = vec({3, 4});
+  Tensor y = sum(relu(w * x));
+  const std::string dot = graph_to_dot(y);
+  CHECK(dot.find("digraph autograd") != std::string::npos);
+  CHECK(dot.find("SumBackward") != std::string::npos);
+  CHECK(dot.find("ReluBackward") != std::string::npos);
+  CHECK(dot.find("MulBackward") != std::string::npos);
+  CHECK(dot.find("w\\nfloat64[2]") != std::string::npos);
+  CHECK(dot.find("->") != std::string::npos);
+}
