@@ -5,5 +5,6 @@
 #include "layers/activation.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
+#include "layers/loss.h"
 #include "layers/module.h"
 #include "layers/sequential.h"

@@ -4,6 +4,7 @@
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/factory.h"
+#include "engine/core/init.h"
 #include "engine/ops/matmul.h"
 
 namespace fovea::nn {
@@ -28,9 +29,10 @@ Linear::Linear(int64_t in, int64_t out, bool bias, DType dtype)
 }
 
 void Linear::reset_parameters(Generator* gen) {
+  // kaiming_uniform_ with a = sqrt(5) has the bound 1/sqrt(in_features); the bias uses it too.
+  kaiming_uniform_(weight, std::sqrt(5.0), FanMode::FanIn, "leaky_relu", gen);
   NoGradGuard no_grad;
   const double bound = 1.0 / std::sqrt(double(in_features));
-  uniform_(weight, -bound, bound, gen);
   if (bias.defined()) uniform_(bias, -bound, bound, gen);
 }
 

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "engine/fovea.h"
+#include "support/skip.h"
 
 using namespace fovea;
 using namespace fovea::data;
@@ -205,8 +206,8 @@ TEST_CASE("idx: MNIST layout errors name the files") {
 TEST_CASE("idx: the installed Fashion-MNIST (skipped when absent)") {
   const std::string dir = "/usr/share/datasets/fashion-mnist";
   if (!fs::exists(dir + "/train-images-idx3-ubyte.gz")) {
-    MESSAGE("skipped: Fashion-MNIST is not installed at " << dir << " (Debian dataset-fashion-mnist)");
-    return;
+    return test::skip_test("Fashion-MNIST is not installed at " + dir +
+                           " (Debian package dataset-fashion-mnist)");
   }
   auto train = load_fashion_mnist(dir, true);
   auto test = load_fashion_mnist(dir, false);
