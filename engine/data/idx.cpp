@@ -60,9 +60,12 @@ class GzFile {
  private:
   [[noreturn]] void fail_corrupt() {
     int code = Z_OK;
-    const char* msg = gzerror(file_, &code);
-    FOVEA_FAIL("idx: ", path_, " is not a valid gzip file or is corrupt (zlib: ",
-               msg ? msg : "unknown error", ")");
+    const char* raw = gzerror(file_, &code);
+    std::string msg = raw ? raw : "unknown error";
+    if (msg.rfind(path_ + ": ", 0) == 0) msg.erase(0, path_.size() + 2);  // zlib repeats the path
+    FOVEA_CHECK(code != Z_BUF_ERROR, "idx: ", path_, " is truncated: the gzip stream ends early (zlib: ",
+                msg, ")");
+    FOVEA_FAIL("idx: ", path_, " is not a valid gzip file or is corrupt (zlib: ", msg, ")");
   }
 
   std::string path_;

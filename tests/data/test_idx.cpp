@@ -159,7 +159,10 @@ TEST_CASE("idx: each kind of broken file is a named error") {
   gz = read_plain(dir.file("cut.gz"));
   gz.resize(gz.size() / 2);
   write_plain(dir.file("cut.gz"), gz);
-  CHECK_THROWS_AS(read_idx(dir.file("cut.gz")), Error);
+  CHECK_THROWS_WITH_AS(read_idx(dir.file("cut.gz")),
+                       contains("idx: " + dir.file("cut.gz") + " is truncated: the gzip stream ends "
+                                "early (zlib: unexpected end of file)"),
+                       Error);
 }
 
 TEST_CASE("idx: MNIST layout, gzipped or plain, becomes a 1-channel dataset") {
