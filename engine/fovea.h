@@ -20,6 +20,7 @@
 #include "engine/ops/join.h"
 #include "engine/ops/loss.h"
 #include "engine/ops/matmul.h"
+#include "engine/ops/pool.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/softmax.h"
 #include "engine/ops/unary.h"
