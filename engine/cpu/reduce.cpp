@@ -263,7 +263,9 @@ void sum_cpu(const Tensor& x, const Tensor& out, const DimList& dims) {
   FOVEA_DISPATCH_FLOAT(x.dtype(), "sum", [&] {
     using T = scalar_t;
     T* y = out.data<T>();
-    if (x.is_contiguous() && is_prefix(dims) && !dims.empty()) {
+    // Leading dims of a contiguous tensor: sum whole rows into the columns. Not worth it when
+    // few columns remain (a full reduction has one), where the row path splits the work.
+    if (x.is_contiguous() && is_prefix(dims) && !dims.empty() && out.numel() >= 64) {
       int64_t rows = 1;
       for (int64_t d : dims) rows *= x.shape()[d];
       column_sums<T>(x.data<T>(), y, rows, out.numel());
