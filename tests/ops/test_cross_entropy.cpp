@@ -9,27 +9,17 @@
 
 #include "engine/fovea.h"
 #include "support/fixtures.h"
+#include "support/compare.h"
 #include "support/op_check.h"
 
 using namespace fovea;
+using fovea::test::max_diff;
+using fovea::test::values;
 using fovea::test::FixtureCase;
 
 namespace {
 using Xs = std::vector<Tensor>;
 const double kInf = std::numeric_limits<double>::infinity();
-
-std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
-
-double max_diff(const Tensor& a, const Tensor& b) {
-  const std::vector<double> va = values(a), vb = values(b);
-  REQUIRE(va.size() == vb.size());
-  double worst = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    const double d = std::abs(va[i] - vb[i]);
-    if (!(d <= worst)) worst = d;  // NaN wins
-  }
-  return worst;
-}
 
 Tensor labels(const std::vector<int64_t>& v, const Shape& shape) {
   return from_vector(v, shape);

@@ -10,9 +10,12 @@
 
 #include "engine/fovea.h"
 #include "support/fixtures.h"
+#include "support/compare.h"
 #include "support/op_check.h"
 
 using namespace fovea;
+using fovea::test::max_diff;
+using fovea::test::values;
 using fovea::test::FixtureCase;
 
 namespace {
@@ -22,17 +25,6 @@ using Vec = std::vector<double>;
 Vec v(const Tensor& t) { return t.to_vector<double>(); }
 Tensor f64(const Vec& values, const Shape& shape) {
   return from_values(values, shape, DType::Float64);
-}
-
-double max_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  const Vec va = v(a), vb = v(b);
-  double worst = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    const double d = std::abs(va[i] - vb[i]);
-    if (!(d <= worst)) worst = d;  // NaN wins
-  }
-  return worst;
 }
 
 void check_values(const Tensor& t, const Vec& expected, double tol = 1e-14) {

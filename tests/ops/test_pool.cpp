@@ -11,17 +11,18 @@
 
 #include "engine/fovea.h"
 #include "support/fixtures.h"
+#include "support/compare.h"
 #include "support/op_check.h"
 
 using namespace fovea;
+using fovea::test::max_diff;
+using fovea::test::values;
 using fovea::test::FixtureCase;
 
 namespace {
 using Xs = std::vector<Tensor>;
 const double kInf = std::numeric_limits<double>::infinity();
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
 std::vector<int64_t> ints(const Tensor& t) { return t.to_vector<int64_t>(); }
 
 Tensor plane(const std::vector<double>& v, int64_t h, int64_t w) {
