@@ -15,6 +15,7 @@
 #include "engine/data/dataset.h"
 #include "engine/data/idx.h"
 #include "engine/data/loader.h"
+#include "engine/io/safetensors.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/dropout.h"
 #include "engine/ops/index.h"
