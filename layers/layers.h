@@ -3,8 +3,12 @@
 
 #include "engine/fovea.h"
 #include "layers/activation.h"
+#include "layers/dropout.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
 #include "layers/loss.h"
 #include "layers/module.h"
+#include "layers/norm.h"
+#include "layers/pool.h"
 #include "layers/sequential.h"
+#include "layers/summary.h"

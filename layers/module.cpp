@@ -35,6 +35,55 @@ Tensor Module::forward(const Tensor&) {
   FOVEA_FAIL(type_name_, ": forward(x) is not implemented for this module");
 }
 
+Tensor Module::operator()(const Tensor& x) {
+  Tensor y = forward(x);
+  for (auto& [id, hook] : forward_hooks_) hook(*this, x, y);
+  return y;
+}
+
+int Module::add_forward_hook(ForwardHook hook) {
+  forward_hooks_.emplace_back(next_hook_id_, std::move(hook));
+  return next_hook_id_++;
+}
+
+void Module::remove_forward_hook(int id) {
+  std::erase_if(forward_hooks_, [id](const auto& h) { return h.first == id; });
+}
+
+void Module::convert_tensors(const std::function<Tensor(const Tensor&)>& convert) {
+  std::map<const TensorImpl*, Tensor> done;
+  convert_tensors(convert, done);
+}
+
+void Module::convert_tensors(const std::function<Tensor(const Tensor&)>& convert,
+                             std::map<const TensorImpl*, Tensor>& done) {
+  auto swap = [&](Slot& slot, bool parameter) {
+    Tensor& t = *slot.tensor;
+    if (!t.defined()) return;
+    auto it = done.find(t.impl_ptr().get());
+    if (it == done.end()) {
+      NoGradGuard no_grad;
+      Tensor converted = convert(t);  // t itself when nothing changes
+      if (parameter && !converted.same(t)) converted.set_requires_grad(true);
+      it = done.emplace(t.impl_ptr().get(), converted).first;
+    }
+    t = it->second;
+  };
+  for (Slot& s : parameters_) swap(s, true);
+  for (Slot& s : buffers_) swap(s, false);
+  for (auto& [name, child] : children_) child->convert_tensors(convert, done);
+}
+
+Module& Module::to(Device device) {
+  convert_tensors([device](const Tensor& t) { return t.to(device); });
+  return *this;
+}
+
+Module& Module::to(DType dtype) {
+  convert_tensors([dtype](const Tensor& t) { return is_floating(t.dtype()) ? t.to(dtype) : t; });
+  return *this;
+}
+
 void Module::check_new_name(const std::string& name, const char* what) const {
   FOVEA_CHECK(!name.empty() && name.find('.') == std::string::npos, type_name_, ": cannot register ",
               what, " \"", name, "\": names must be non-empty and contain no '.'");

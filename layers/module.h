@@ -19,9 +19,14 @@
 // member (Linear::weight) and the registry always name the same tensor, also after
 // replace_parameter swaps the tensor in the slot (functional calls, gradient checks, tying).
 // Modules are not copyable: a copy would alias the parameters. Hold them by shared_ptr.
+//
+// Call modules, children included, through operator() (`(*fc1)(x)`), not forward(): operator()
+// runs the forward hooks that summaries and attention-map captures rely on.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -69,7 +74,17 @@ class Module {
   // The computation. The default throws: modules with another signature (a loss taking
   // (logits, target)) define their own forward and leave this one unimplemented.
   virtual Tensor forward(const Tensor& x);
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // forward(x), then every forward hook with (module, x, result).
+  Tensor operator()(const Tensor& x);
+
+  // Hooks see every call's input and output (layers/summary.h records shapes with them).
+  using ForwardHook = std::function<void(Module& module, const Tensor& input, const Tensor& output)>;
+  int add_forward_hook(ForwardHook hook);  // returns an id for remove_forward_hook
+  void remove_forward_hook(int id);
+
+  // Multiply-accumulates of this module's own work (children excluded) for one call mapping
+  // `input` to `output` shapes; 0 where the work is negligible (activations, pooling, norms).
+  virtual int64_t flops(const Shape& input, const Shape& output) const { return 0; }
 
   const std::string& type_name() const { return type_name_; }
   // The text inside the parentheses when printed, e.g. "in_features=784, out_features=10,
@@ -109,6 +124,12 @@ class Module {
   bool is_training() const { return training_; }
   void zero_grad();  // every parameter's grad becomes undefined (PyTorch's set_to_none)
 
+  // Moves every parameter and buffer to `device` / converts the float ones to `dtype`, in the
+  // module's own slots (layer handles follow). Parameters stay leaves that require grad and
+  // lose their gradient; tensors shared between slots (tied weights) stay shared.
+  Module& to(Device device);
+  Module& to(DType dtype);
+
   // ---- state -------------------------------------------------------------------------------------
   // Parameters then buffers of each module, children after their parent, by dotted name. The
   // tensors are detached views of the module's own storage.
@@ -128,12 +149,18 @@ class Module {
   Tensor* find_parameter_slot(const std::string& dotted);
   void collect(const std::string& prefix, bool params, bool buffers,
                std::vector<std::pair<std::string, Tensor>>& out) const;
+  // Replaces every defined parameter and buffer t by convert(t), keeping ties.
+  void convert_tensors(const std::function<Tensor(const Tensor&)>& convert);
+  void convert_tensors(const std::function<Tensor(const Tensor&)>& convert,
+                       std::map<const TensorImpl*, Tensor>& done);
 
   std::string type_name_;
   bool training_ = true;
   std::vector<Slot> parameters_;
   std::vector<Slot> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::vector<std::pair<int, ForwardHook>> forward_hooks_;
+  int next_hook_id_ = 0;
 };
 
 // PyTorch's repr: "Linear(in_features=3, out_features=4, bias=True)", children indented, one

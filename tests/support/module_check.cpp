@@ -1,0 +1,26 @@
+#include "support/module_check.h"
+
+#include <doctest/doctest.h>
+
+namespace fovea::test {
+
+void check_module_gradients(const std::string& name, const std::shared_ptr<nn::Module>& module,
+                            const Shape& input_shape, Inputs inputs, std::vector<Layout> layouts) {
+  const auto params = module->named_parameters();
+  for (const auto& [pname, p] : params)
+    REQUIRE_MESSAGE(p.dtype() == DType::Float64, name, ": parameter ", pname, " is ", p.str(),
+                    "; gradient checks need float64");
+  std::vector<Shape> shapes{input_shape};
+  for (const auto& [pname, p] : params) shapes.push_back(p.shape());
+  OpCase c{name, shapes, [module, params](const std::vector<Tensor>& x) {
+             for (size_t i = 0; i < params.size(); ++i)
+               module->replace_parameter(params[i].first, x[i + 1]);
+             return (*module)(x[0]);
+           }};
+  c.inputs = inputs;
+  c.layouts = std::move(layouts);
+  check_op_cases({c});
+  for (const auto& [pname, p] : params) module->replace_parameter(pname, p);
+}
+
+}  // namespace fovea::test
