@@ -3,6 +3,7 @@
 
 #include "engine/fovea.h"
 #include "layers/activation.h"
+#include "layers/checkpoint.h"
 #include "layers/dropout.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
