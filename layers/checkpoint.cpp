@@ -22,7 +22,8 @@ std::string dump_json(const nlohmann::json& j, const std::string& path, const ch
   try {
     return j.dump();
   } catch (const nlohmann::json::exception& e) {
-    FOVEA_FAIL("save_checkpoint: ", path, ": ", what, " cannot be written as JSON (", e.what(), ")");
+    FOVEA_FAIL("save_checkpoint: ", path, ": ", what, " cannot be written as JSON (", e.what(),
+               ")");
   }
 }
 
@@ -38,8 +39,9 @@ int64_t int_field(const Metadata& meta, const std::string& path, const std::stri
   const std::string& text = field(meta, path, key);
   int64_t v = -1;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  FOVEA_CHECK(ec == std::errc() && end == text.data() + text.size() && v >= 0, "load_checkpoint: ",
-              path, ": \"", key, "\" is \"", text, "\", not a non-negative integer");
+  FOVEA_CHECK(ec == std::errc() && end == text.data() + text.size() && v >= 0,
+              "load_checkpoint: ", path, ": \"", key, "\" is \"", text,
+              "\", not a non-negative integer");
   return v;
 }
 
@@ -55,8 +57,8 @@ nlohmann::json json_field(const Metadata& meta, const std::string& path, const s
 // gets that error, not a confusing one about a missing field.
 TrainingState parse_state(const Metadata& meta, const std::string& path) {
   auto format = meta.find("format");
-  FOVEA_CHECK(format != meta.end() && format->second == kCheckpointFormat, "load_checkpoint: ",
-              path, " is not a fovea checkpoint (its metadata has ",
+  FOVEA_CHECK(format != meta.end() && format->second == kCheckpointFormat,
+              "load_checkpoint: ", path, " is not a fovea checkpoint (its metadata has ",
               format == meta.end() ? "no \"format\"" : "\"format\": \"" + format->second + "\"",
               ", expected \"", kCheckpointFormat, "\")");
   const std::string& version = field(meta, path, "format_version");
@@ -123,8 +125,8 @@ TrainingState read_checkpoint_state(const std::string& path) {
   return parse_state(io::load_safetensors(path).metadata, path);
 }
 
-TrainingState load_checkpoint(const std::string& path, const std::string& model_desc,
-                              Module& model, optim::Optimizer* optimizer) {
+TrainingState load_checkpoint(const std::string& path, const std::string& model_desc, Module& model,
+                              optim::Optimizer* optimizer) {
   const io::SafetensorsFile file = io::load_safetensors(path);
   TrainingState state = parse_state(file.metadata, path);
   FOVEA_CHECK(state.model_desc == model_desc, "load_checkpoint: ", path,

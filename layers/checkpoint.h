@@ -33,9 +33,9 @@ constexpr int kCheckpointFormatVersion = 1;
 
 // What a checkpoint holds besides tensors.
 struct TrainingState {
-  int64_t epoch = 0;       // completed epochs
-  int64_t step = 0;        // optimiser steps taken
-  std::string model_desc;  // identifies the architecture; must match on load
+  int64_t epoch = 0;                       // completed epochs
+  int64_t step = 0;                        // optimiser steps taken
+  std::string model_desc;                  // identifies the architecture; must match on load
   std::map<std::string, std::string> rng;  // name -> Generator::state()
   nlohmann::json extra = nlohmann::json::object();
 };
@@ -48,8 +48,8 @@ void save_checkpoint(const std::string& path, const Module& model,
 // Loads a checkpoint written for `model_desc` into `model` and, unless null, `optimizer` (the
 // checkpoint must then hold optimiser state). Returns the stored state; restoring the generators
 // from its rng strings is the caller's (they were checked to parse).
-TrainingState load_checkpoint(const std::string& path, const std::string& model_desc,
-                              Module& model, optim::Optimizer* optimizer);
+TrainingState load_checkpoint(const std::string& path, const std::string& model_desc, Module& model,
+                              optim::Optimizer* optimizer);
 
 // The stored state alone, checked like load_checkpoint does (to inspect a checkpoint, or to find
 // which model to build before resuming).

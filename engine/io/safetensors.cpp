@@ -33,8 +33,8 @@ constexpr const char* kMetadataKey = "__metadata__";
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 // Dtypes of the format that fovea has no counterpart for: named in the error, not "unknown".
-constexpr const char* kForeignDtypes[] = {"BOOL", "U8",  "I8",  "I16",     "U16",     "F16",
-                                          "BF16", "I32", "U32", "U64",     "F8_E4M3", "F8_E5M2",
+constexpr const char* kForeignDtypes[] = {"BOOL", "U8",  "I8",      "I16",     "U16",     "F16",
+                                          "BF16", "I32", "U32",     "U64",     "F8_E4M3", "F8_E5M2",
                                           "C64",  "F4",  "F6_E2M3", "F6_E3M2", "F8_E8M0"};
 
 bool parse_dtype(const std::string& name, DType& out) {
@@ -89,8 +89,8 @@ ojson parse_header(const std::string& path, const std::string& text) {
   auto on_event = [&](int, ojson::parse_event_t event, ojson& parsed) {
     if (event == ojson::parse_event_t::object_start) open_objects.emplace_back();
     if (event == ojson::parse_event_t::object_end) open_objects.pop_back();
-    if (event == ojson::parse_event_t::key && !open_objects.back().insert(parsed.get<std::string>()).second &&
-        duplicate.empty())
+    if (event == ojson::parse_event_t::key &&
+        !open_objects.back().insert(parsed.get<std::string>()).second && duplicate.empty())
       duplicate = parsed.get<std::string>();
     return true;
   };
@@ -126,8 +126,8 @@ struct Entry {
 Entry parse_entry(const std::string& path, const std::string& name, const ojson& j) {
   FOVEA_CHECK(j.is_object(), kLoad, path, ": \"", name, "\" is not an object: ", j.dump());
   for (const auto& [field, value] : j.items())
-    FOVEA_CHECK(field == "dtype" || field == "shape" || field == "data_offsets", kLoad, path, ": \"",
-                name, "\" has an unexpected field \"", field, "\"");
+    FOVEA_CHECK(field == "dtype" || field == "shape" || field == "data_offsets", kLoad, path,
+                ": \"", name, "\" has an unexpected field \"", field, "\"");
   for (const char* field : {"dtype", "shape", "data_offsets"})
     FOVEA_CHECK(j.contains(field), kLoad, path, ": \"", name, "\" has no \"", field, "\"");
 
@@ -251,7 +251,8 @@ std::string build_header(const std::string& path, const NamedTensors& tensors,
   try {
     text = header.dump();
   } catch (const ojson::exception& e) {
-    FOVEA_FAIL(kSave, path, ": a tensor name or metadata string is not valid UTF-8 (", e.what(), ")");
+    FOVEA_FAIL(kSave, path, ": a tensor name or metadata string is not valid UTF-8 (", e.what(),
+               ")");
   }
   text.append((8 - text.size() % 8) % 8, ' ');
   return text;
@@ -276,7 +277,8 @@ const char* safetensors_dtype_name(DType dtype) {
 }
 
 bool SafetensorsFile::contains(const std::string& name) const {
-  return std::any_of(tensors.begin(), tensors.end(), [&](const auto& t) { return t.first == name; });
+  return std::any_of(tensors.begin(), tensors.end(),
+                     [&](const auto& t) { return t.first == name; });
 }
 
 const Tensor& SafetensorsFile::at(const std::string& name) const {
@@ -300,7 +302,8 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
     write_all(fd.get(), tmp, length, 8);
     write_all(fd.get(), tmp, header.data(), header.size());
     for (const Tensor& t : data)
-      if (t.numel() > 0) write_all(fd.get(), tmp, t.raw_data(), size_t(t.numel()) * dtype_size(t.dtype()));
+      if (t.numel() > 0)
+        write_all(fd.get(), tmp, t.raw_data(), size_t(t.numel()) * dtype_size(t.dtype()));
     FOVEA_CHECK(::fsync(fd.get()) == 0, kSave, "fsync of ", tmp, " failed: ", errno_text());
     FOVEA_CHECK(fd.close() == 0, kSave, "closing ", tmp, " failed: ", errno_text());
     FOVEA_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, kSave, "cannot rename ", tmp, " to ",

@@ -142,8 +142,11 @@ TEST_CASE("checkpoint: a checkpoint of another model is a clear error and the mo
   REQUIRE_FALSE(unchanged(*model, before));  // the two models differ, so a load would show
   SUBCASE("another description") {
     CHECK_THROWS_WITH_AS(nn::load_checkpoint(path, "resnet20(num_classes=10)", *target, nullptr),
-                         contains("load_checkpoint: " + path + " is a checkpoint of another model: "
-                                  "it holds \"" + kDesc + "\", this run builds "
+                         contains("load_checkpoint: " + path +
+                                  " is a checkpoint of another model: "
+                                  "it holds \"" +
+                                  kDesc +
+                                  "\", this run builds "
                                   "\"resnet20(num_classes=10)\""),
                          Error);
     CHECK(unchanged(*target, before));
@@ -152,7 +155,8 @@ TEST_CASE("checkpoint: a checkpoint of another model is a clear error and the mo
     auto wider = make_mlp(2, 7);
     const std::vector<Tensor> wider_before = snapshot(*wider);
     CHECK_THROWS_WITH_AS(nn::load_checkpoint(path, kDesc, *wider, nullptr),
-                         contains("load_checkpoint: " + path + ": Sequential.load_state_dict: "
+                         contains("load_checkpoint: " + path +
+                                  ": Sequential.load_state_dict: "
                                   "shape mismatch for \"0.weight\": the state dict has [5, 6], the "
                                   "module has [7, 6]"),
                          Error);
@@ -191,8 +195,9 @@ TEST_CASE("checkpoint: foreign, newer and damaged checkpoints are named errors")
     std::string error;
   };
   const std::vector<Case> cases = {
-      {"format", "", " is not a fovea checkpoint (its metadata has no \"format\", expected "
-                     "\"fovea-checkpoint\")"},
+      {"format", "",
+       " is not a fovea checkpoint (its metadata has no \"format\", expected "
+       "\"fovea-checkpoint\")"},
       {"format", "other", " is not a fovea checkpoint (its metadata has \"format\": \"other\""},
       {"format_version", "2", " has format_version \"2\"; this build reads version 1"},
       {"format_version", "", ": the metadata has no \"format_version\""},
@@ -228,7 +233,8 @@ TEST_CASE("checkpoint: foreign, newer and damaged checkpoints are named errors")
   tensors.emplace_back("stray", ones({1}));
   io::save_safetensors(path, tensors, good.metadata);
   CHECK_THROWS_WITH_AS(nn::load_checkpoint(path, kDesc, *target, nullptr),
-                       contains("load_checkpoint: " + path + ": unexpected tensor \"stray\""), Error);
+                       contains("load_checkpoint: " + path + ": unexpected tensor \"stray\""),
+                       Error);
   // A file that is not safetensors at all.
   test::write_bytes(path, {'n', 'o', 't', ' ', 'a', ' ', 'c', 'k', 'p', 't'});
   CHECK_THROWS_WITH_AS(nn::load_checkpoint(path, kDesc, *target, nullptr),
@@ -253,12 +259,13 @@ TEST_CASE("checkpoint: saving checks its inputs and a failed save keeps the prev
   s = sample_state();
   s.step = -5;
   CHECK_THROWS_WITH_AS(nn::save_checkpoint(path, *model, nullptr, s),
-                       contains("epoch and step must be non-negative, got epoch 3, step -5"), Error);
+                       contains("epoch and step must be non-negative, got epoch 3, step -5"),
+                       Error);
   s = sample_state();
   s.extra = {{"name", "bad\xff"}};
-  CHECK_THROWS_WITH_AS(nn::save_checkpoint(path, *model, nullptr, s),
-                       contains("save_checkpoint: " + path + ": \"extra\" cannot be written as JSON"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      nn::save_checkpoint(path, *model, nullptr, s),
+      contains("save_checkpoint: " + path + ": \"extra\" cannot be written as JSON"), Error);
   CHECK(test::read_bytes(path) == old_bytes);
   CHECK(dir.listing() == std::vector<std::string>{"run.ckpt"});
 }

@@ -72,9 +72,9 @@ TEST_CASE("safetensors: float32, float64 and int64 tensors round trip in order w
       {"scalar_int", scalar_tensor(42, DType::Int64)},
       {"empty", empty({0}, DType::Float32)},
       {"empty_3d", empty({2, 0, 3}, DType::Int64)},
-      {"transposed", matrix.t()},                        // non-contiguous
+      {"transposed", matrix.t()},                                 // non-contiguous
       {"strided", arange(10, DType::Float64).slice(0, 1, 9, 3)},  // offset and stride 3
-      {"param", param},                                  // requires grad
+      {"param", param},                                           // requires grad
   };
   const std::map<std::string, std::string> metadata = {{"format", "test"}, {"note", "é ünïcode"}};
   const std::string path = dir.file("t.safetensors");
@@ -108,11 +108,10 @@ TEST_CASE("safetensors: float32, float64 and int64 tensors round trip in order w
 TEST_CASE("safetensors: the bytes are exactly the public format") {
   // Built by hand from the specification: u64 LE header length, compact JSON padded with
   // spaces to a multiple of 8, then the little-endian data at the header's offsets.
-  const std::string json =
-      R"({"__metadata__":{"format":"test"},)"
-      R"("w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-      R"("d":{"dtype":"F64","shape":[1,1],"data_offsets":[8,16]},)"
-      R"("n":{"dtype":"I64","shape":[],"data_offsets":[16,24]}})";
+  const std::string json = R"({"__metadata__":{"format":"test"},)"
+                           R"("w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                           R"("d":{"dtype":"F64","shape":[1,1],"data_offsets":[8,16]},)"
+                           R"("n":{"dtype":"I64","shape":[],"data_offsets":[16,24]}})";
   REQUIRE(json.size() == 197);  // + 3 spaces = 200 = 0xC8
   std::vector<uint8_t> expected = {0xC8, 0, 0, 0, 0, 0, 0, 0};
   expected.insert(expected.end(), json.begin(), json.end());
@@ -163,25 +162,26 @@ TEST_CASE("safetensors: the bytes are exactly the public format") {
 TEST_CASE("safetensors: missing, short and truncated files are named errors") {
   TempDir dir;
   const std::string path = dir.file("bad.safetensors");
-  CHECK_THROWS_WITH_AS(load_safetensors(path), contains("load_safetensors: " + path + " does not exist"),
-                       Error);
+  CHECK_THROWS_WITH_AS(load_safetensors(path),
+                       contains("load_safetensors: " + path + " does not exist"), Error);
   CHECK_THROWS_WITH_AS(load_safetensors(dir.path.string()),
                        contains(dir.path.string() + " is not a regular file"), Error);
 
   test::write_bytes(path, {1, 0, 0, 0, 0});
   CHECK_THROWS_WITH_AS(load_safetensors(path),
-                       contains(path + ": the file is 5 bytes long, too short for the 8-byte"), Error);
+                       contains(path + ": the file is 5 bytes long, too short for the 8-byte"),
+                       Error);
 
   // A file cut short after the header length: the header claims more than there is.
   std::vector<uint8_t> bytes = le_u64(64);
   bytes.insert(bytes.end(), {'{', '}'});
   test::write_bytes(path, bytes);
-  CHECK_THROWS_WITH_AS(load_safetensors(path),
-                       contains(path + ": header length 64 is larger than the rest of the file (2 bytes)"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      load_safetensors(path),
+      contains(path + ": header length 64 is larger than the rest of the file (2 bytes)"), Error);
   test::write_bytes(path, le_u64(~uint64_t(0)));
-  CHECK_THROWS_WITH_AS(load_safetensors(path), contains("is larger than the rest of the file (0 bytes)"),
-                       Error);
+  CHECK_THROWS_WITH_AS(load_safetensors(path),
+                       contains("is larger than the rest of the file (0 bytes)"), Error);
 
   // A header length within the file but beyond the format's limit is refused before it is
   // read (a sparse file: no disk space is used).
@@ -195,9 +195,10 @@ TEST_CASE("safetensors: missing, short and truncated files are named errors") {
   // A valid file truncated inside its data.
   save_safetensors(path, {{"x", ones({4}, DType::Float64)}});
   std::filesystem::resize_file(path, std::filesystem::file_size(path) - 3);
-  CHECK_THROWS_WITH_AS(load_safetensors(path),
-                       contains(path + ": \"x\": data_offsets [0, 32] lie beyond the data buffer (29 bytes)"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      load_safetensors(path),
+      contains(path + ": \"x\": data_offsets [0, 32] lie beyond the data buffer (29 bytes)"),
+      Error);
 }
 
 TEST_CASE("safetensors: every malformed header is a named error") {
@@ -272,9 +273,9 @@ TEST_CASE("safetensors: invalid tensors and names are refused before any file is
   TempDir dir;
   const std::string path = dir.file("t.safetensors");
   const Tensor x = ones({2});
-  CHECK_THROWS_WITH_AS(save_safetensors(path, {{"a", x}, {"a", x}}),
-                       contains("save_safetensors: " + path + ": the tensor name \"a\" appears twice"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      save_safetensors(path, {{"a", x}, {"a", x}}),
+      contains("save_safetensors: " + path + ": the tensor name \"a\" appears twice"), Error);
   CHECK_THROWS_WITH_AS(save_safetensors(path, {{"a", Tensor()}}),
                        contains(path + ": \"a\" is undefined"), Error);
   CHECK_THROWS_WITH_AS(save_safetensors(path, {{"", x}}),
@@ -282,9 +283,11 @@ TEST_CASE("safetensors: invalid tensors and names are refused before any file is
   CHECK_THROWS_WITH_AS(save_safetensors(path, {{"__metadata__", x}}),
                        contains(path + ": \"__metadata__\" is not a valid tensor name"), Error);
   CHECK_THROWS_WITH_AS(save_safetensors(path, {{"bad\xff", x}}),
-                       contains(path + ": a tensor name or metadata string is not valid UTF-8"), Error);
+                       contains(path + ": a tensor name or metadata string is not valid UTF-8"),
+                       Error);
   CHECK_THROWS_WITH_AS(save_safetensors(path, {{"a", x}}, {{"k", "bad\xff"}}),
-                       contains(path + ": a tensor name or metadata string is not valid UTF-8"), Error);
+                       contains(path + ": a tensor name or metadata string is not valid UTF-8"),
+                       Error);
   CHECK(dir.listing().empty());
 }
 
@@ -333,5 +336,34 @@ TEST_CASE("safetensors: writes are atomic; a failed write keeps the old file and
     CHECK_THROWS_WITH_AS(save_safetensors(path + "/c.safetensors", {{"x", ones({2})}}),
                          contains("the directory " + path + " is not a directory"), Error);
     CHECK(dir.listing() == only_file);
+  }
+}
+
+TEST_CASE("safetensors: corrupted bytes and truncations give fovea::Error or valid tensors") {
+  TempDir dir;
+  const std::string path = dir.file("fuzz.safetensors");
+  save_safetensors(path,
+                   {{"a", from_values({1, 2, 3, 4}, {2, 2}, DType::Float64)},
+                    {"b", from_vector<int64_t>({5, 6}, {2})},
+                    {"c", empty({0}, DType::Float32)}},
+                   {{"k", "v"}});
+  const std::vector<uint8_t> good = test::read_bytes(path);
+  // Anything but a fovea::Error (a crash, std::bad_alloc, a json exception) fails the test.
+  auto survives = [&](const std::vector<uint8_t>& bytes) {
+    test::write_bytes(path, bytes);
+    try {
+      for (const auto& [name, t] : load_safetensors(path).tensors) t.to_vector<double>();
+    } catch (const Error&) {
+    }
+  };
+  for (size_t n = 0; n < good.size(); ++n)
+    survives(std::vector<uint8_t>(good.begin(), good.begin() + std::ptrdiff_t(n)));
+  Generator gen(17);
+  for (int trial = 0; trial < 500; ++trial) {
+    std::vector<uint8_t> bytes = good;
+    const int flips = 1 + int(gen.randint(3));
+    for (int f = 0; f < flips; ++f)
+      bytes[size_t(gen.randint(int64_t(bytes.size())))] = uint8_t(gen.randint(256));
+    survives(bytes);
   }
 }
