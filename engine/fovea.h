@@ -27,5 +27,7 @@
 #include "engine/ops/reduce.h"
 #include "engine/ops/softmax.h"
 #include "engine/ops/unary.h"
+#include "engine/optim/adam.h"
 #include "engine/optim/optimizer.h"
+#include "engine/optim/schedule.h"
 #include "engine/optim/sgd.h"
