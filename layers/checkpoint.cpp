@@ -117,7 +117,11 @@ void save_checkpoint(const std::string& path, const Module& model,
                    {"step", std::to_string(state.step)},
                    {"rng", dump_json(nlohmann::json(state.rng), path, "the rng states")},
                    {"extra", dump_json(state.extra, path, "\"extra\"")}};
-  FOVEA_CHECK(optimizer == nullptr, "save_checkpoint: optimiser state is not supported yet");
+  if (optimizer != nullptr) {
+    const optim::OptimizerState optim_state = optimizer->state_dict();
+    for (const auto& [key, t] : optim_state.tensors) tensors.emplace_back(kOptimPrefix + key, t);
+    meta["optim"] = dump_json(optim_state.meta, path, "the optimiser state");
+  }
   io::save_safetensors(path, tensors, meta);
 }
 
@@ -134,16 +138,35 @@ TrainingState load_checkpoint(const std::string& path, const std::string& model_
               "\", this run builds \"", model_desc, "\"");
 
   StateDict model_dict;
+  optim::OptimizerState optim_state;
   for (const auto& [name, t] : file.tensors) {
     if (starts_with(name, kModelPrefix))
       model_dict.insert(name.substr(std::string(kModelPrefix).size()), t);
+    else if (starts_with(name, kOptimPrefix))
+      optim_state.tensors.emplace_back(name.substr(std::string(kOptimPrefix).size()), t);
     else
-      FOVEA_CHECK(starts_with(name, kOptimPrefix), "load_checkpoint: ", path,
-                  ": unexpected tensor \"", name, "\" (names start with \"", kModelPrefix,
-                  "\" or \"", kOptimPrefix, "\")");
+      FOVEA_FAIL("load_checkpoint: ", path, ": unexpected tensor \"", name,
+                 "\" (names start with \"", kModelPrefix, "\" or \"", kOptimPrefix, "\")");
   }
-  FOVEA_CHECK(optimizer == nullptr, "load_checkpoint: optimiser state is not supported yet");
+  if (optimizer == nullptr) {
+    load_model(path, model, model_dict);
+    return state;
+  }
+  FOVEA_CHECK(file.metadata.count("optim") != 0, "load_checkpoint: ", path,
+              " holds no optimiser state (it was saved without an optimiser)");
+  optim_state.meta = json_field(file.metadata, path, "optim");
+
+  // Each load is all or nothing by itself; should the optimiser refuse its state after the model
+  // took its own, the model goes back to what it was, so a failed load changes nothing.
+  StateDict model_before;
+  for (const auto& [key, t] : model.state_dict()) model_before.insert(key, t.clone());
   load_model(path, model, model_dict);
+  try {
+    optimizer->load_state_dict(optim_state);
+  } catch (const Error& e) {
+    model.load_state_dict(model_before);
+    FOVEA_FAIL("load_checkpoint: ", path, ": ", e.what());
+  }
   return state;
 }
 

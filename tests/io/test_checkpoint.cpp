@@ -1,7 +1,10 @@
 // Checkpoints: a model round trip (outputs identical after loading into a fresh model), the
 // file's layout, a checkpoint of another model and every broken or foreign file as a named error
-// that leaves the target model unchanged.
+// that leaves the target model unchanged; optimiser state round trips, a resumed run that ends
+// bit-identical to an uninterrupted one, and optimiser mismatches that change nothing.
 #include <doctest/doctest.h>
+
+#include <functional>
 
 #include "io/io_support.h"
 #include "layers/layers.h"
@@ -53,6 +56,51 @@ bool unchanged(const nn::Module& model, const std::vector<Tensor>& before) {
   for (size_t i = 0; i < before.size(); ++i)
     if (!identical(now.items()[i].second, before[i])) return false;
   return true;
+}
+
+bool same_optimizer_state(const optim::Optimizer& a, const optim::Optimizer& b) {
+  const optim::OptimizerState sa = a.state_dict(), sb = b.state_dict();
+  if (sa.meta != sb.meta || sa.tensors.size() != sb.tensors.size()) return false;
+  for (size_t i = 0; i < sa.tensors.size(); ++i)
+    if (sa.tensors[i].first != sb.tensors[i].first ||
+        !identical(sa.tensors[i].second, sb.tensors[i].second))
+      return false;
+  return true;
+}
+
+// A fixed synthetic classification set: 32 rows of 6 features, 3 classes.
+struct Data {
+  Tensor x, y;
+  Data() {
+    Generator gen(7);
+    x = randn({32, 6}, DType::Float32, &gen);
+    std::vector<int64_t> labels;
+    for (int i = 0; i < 32; ++i) labels.push_back(gen.randint(3));
+    y = from_vector(labels, {32});
+  }
+};
+
+// One epoch of minibatches of 8 in an order drawn from `shuffle`; the model's dropout draws from
+// the default generator. Returns the number of optimiser steps taken.
+int64_t train_epoch(nn::Module& model, optim::Optimizer& opt, Generator& shuffle,
+                    const Data& data) {
+  nn::CrossEntropyLoss criterion;
+  const Tensor order = randperm(32, &shuffle);
+  for (int64_t b = 0; b < 4; ++b) {
+    const Tensor idx = order.slice(0, 8 * b, 8 * (b + 1));
+    opt.zero_grad();
+    criterion(model(index_select(data.x, 0, idx)), index_select(data.y, 0, idx)).backward();
+    opt.step();
+  }
+  return 4;
+}
+
+std::shared_ptr<nn::Sequential> make_dropout_mlp(uint64_t seed) {
+  manual_seed(seed);
+  return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Linear>(6, 5), std::make_shared<nn::BatchNorm1d>(5),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.3),
+      std::make_shared<nn::Linear>(5, 3)});
 }
 
 TrainingState sample_state() {
@@ -268,4 +316,166 @@ TEST_CASE("checkpoint: saving checks its inputs and a failed save keeps the prev
       contains("save_checkpoint: " + path + ": \"extra\" cannot be written as JSON"), Error);
   CHECK(test::read_bytes(path) == old_bytes);
   CHECK(dir.listing() == std::vector<std::string>{"run.ckpt"});
+}
+
+TEST_CASE("checkpoint: optimiser state round trips (SGD momentum, Adam moments, steps, options)") {
+  TempDir dir;
+  const std::string path = dir.file("run.ckpt");
+  const Data data;
+  using MakeOpt = std::function<std::unique_ptr<optim::Optimizer>(nn::Module&, double lr)>;
+  const std::vector<std::pair<std::string, MakeOpt>> makers = {
+      {"SGD",
+       [](nn::Module& m, double lr) {
+         return std::make_unique<optim::SGD>(
+             m.parameters(),
+             optim::SGDOptions{.lr = lr, .momentum = 0.9, .weight_decay = 1e-3, .nesterov = true});
+       }},
+      {"Adam", [](nn::Module& m, double lr) {
+         return std::make_unique<optim::Adam>(m.parameters(),
+                                              optim::AdamOptions{.lr = lr, .amsgrad = true});
+       }}};
+  for (const auto& [name, make] : makers) {
+    CAPTURE(name);
+    auto model = make_mlp(1);
+    auto opt = make(*model, 0.05);
+    Generator shuffle(3);
+    train_epoch(*model, *opt, shuffle, data);
+    opt->set_lr(0.02);  // as a schedule would; the saved options carry it
+    nn::save_checkpoint(path, *model, opt.get(), sample_state());
+
+    const io::SafetensorsFile file = io::load_safetensors(path);
+    CHECK(nlohmann::json::parse(file.metadata.at("optim")) == opt->state_dict().meta);
+    CHECK(file.contains(name == "SGD" ? "optim.state.0.momentum_buffer" : "optim.state.0.exp_avg"));
+
+    auto fresh = make_mlp(2);
+    auto fresh_opt = make(*fresh, 0.5);
+    REQUIRE_FALSE(same_optimizer_state(*opt, *fresh_opt));
+    nn::load_checkpoint(path, kDesc, *fresh, fresh_opt.get());
+    CHECK(same_optimizer_state(*opt, *fresh_opt));
+    CHECK(fresh_opt->lr() == 0.02);
+    for (size_t i = 0; i < opt->params().size(); ++i) CHECK(fresh_opt->state(i).step == 4);
+
+    // Both continue identically.
+    Generator s1(9), s2(9);
+    manual_seed(21);
+    train_epoch(*model, *opt, s1, data);
+    manual_seed(21);
+    train_epoch(*fresh, *fresh_opt, s2, data);
+    for (size_t i = 0; i < opt->params().size(); ++i)
+      CHECK(identical(opt->params()[i], fresh_opt->params()[i]));
+  }
+}
+
+TEST_CASE("checkpoint: a resumed run ends bit-identical to an uninterrupted one") {
+  // What --resume does: build a fresh model and optimiser, load the checkpoint, restore the
+  // generators from its rng states and continue from the stored epoch.
+  const Data data;
+  const int64_t epochs = 4, stop_after = 2;
+  auto run = [&](nn::Module& model, optim::Optimizer& opt, Generator& shuffle, int64_t from,
+                 int64_t to, int64_t& step) {
+    for (int64_t epoch = from; epoch < to; ++epoch) step += train_epoch(model, opt, shuffle, data);
+  };
+
+  auto whole = make_dropout_mlp(1);
+  optim::SGD whole_opt(whole->parameters(), 0.1, 0.9, 1e-4);
+  Generator whole_shuffle(3);
+  manual_seed(100);  // dropout masks
+  int64_t whole_steps = 0;
+  run(*whole, whole_opt, whole_shuffle, 0, epochs, whole_steps);
+
+  TempDir dir;
+  const std::string path = dir.file("run.ckpt");
+  {
+    auto first = make_dropout_mlp(1);
+    optim::SGD first_opt(first->parameters(), 0.1, 0.9, 1e-4);
+    Generator shuffle(3);
+    manual_seed(100);
+    int64_t step = 0;
+    run(*first, first_opt, shuffle, 0, stop_after, step);
+    TrainingState state;
+    state.epoch = stop_after;
+    state.step = step;
+    state.model_desc = "dropout_mlp";
+    state.rng = {{"default", default_generator().state()}, {"shuffle", shuffle.state()}};
+    nn::save_checkpoint(path, *first, &first_opt, state);
+    // The first process goes on drawing numbers after its last checkpoint, then dies.
+    randn({100});
+    shuffle.normal();
+  }
+
+  auto resumed = make_dropout_mlp(55);
+  optim::SGD resumed_opt(resumed->parameters(), 0.1, 0.9, 1e-4);
+  const TrainingState state = nn::load_checkpoint(path, "dropout_mlp", *resumed, &resumed_opt);
+  Generator shuffle;
+  shuffle.set_state(state.rng.at("shuffle"));
+  default_generator().set_state(state.rng.at("default"));
+  int64_t step = state.step;
+  run(*resumed, resumed_opt, shuffle, state.epoch, epochs, step);
+
+  CHECK(step == whole_steps);
+  const nn::StateDict a = whole->state_dict(), b = resumed->state_dict();
+  for (size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(a.items()[i].first);
+    CHECK(identical(a.items()[i].second, b.items()[i].second));
+  }
+  CHECK(same_optimizer_state(whole_opt, resumed_opt));
+}
+
+TEST_CASE("checkpoint: optimiser mismatches are errors that change neither model nor optimiser") {
+  TempDir dir;
+  const std::string path = dir.file("run.ckpt");
+  const Data data;
+  auto model = make_mlp(1);
+  optim::SGD opt(model->parameters(), 0.1, 0.9);
+  Generator shuffle(3);
+  train_epoch(*model, opt, shuffle, data);
+  nn::save_checkpoint(path, *model, &opt, sample_state());
+
+  auto target = make_mlp(2);
+  const std::vector<Tensor> before = snapshot(*target);
+  REQUIRE_FALSE(unchanged(*model, before));
+
+  SUBCASE("an optimiser of another kind") {
+    optim::Adam adam(target->parameters(), {.lr = 0.01});
+    train_epoch(*target, adam, shuffle, data);
+    const std::vector<Tensor> trained = snapshot(*target);
+    const optim::OptimizerState adam_before = adam.state_dict();
+    CHECK_THROWS_WITH_AS(nn::load_checkpoint(path, kDesc, *target, &adam),
+                         contains("load_checkpoint: " + path +
+                                  ": Adam: load_state_dict: the state is of a SGD optimizer, "
+                                  "not Adam"),
+                         Error);
+    CHECK(unchanged(*target, trained));  // the model took its state, then got it back
+    CHECK(adam.state_dict().meta == adam_before.meta);
+  }
+  SUBCASE("an optimiser over other parameters") {
+    optim::SGD partial({target->parameters()[0]}, 0.1, 0.9);
+    CHECK_THROWS_WITH_AS(nn::load_checkpoint(path, kDesc, *target, &partial),
+                         contains("load_checkpoint: " + path + ": SGD: load_state_dict: "), Error);
+    CHECK(unchanged(*target, before));
+    CHECK(partial.state(0).tensors.empty());
+  }
+  SUBCASE("a checkpoint saved without an optimiser") {
+    nn::save_checkpoint(path, *model, nullptr, sample_state());
+    optim::SGD fresh(target->parameters(), 0.1, 0.9);
+    CHECK_THROWS_WITH_AS(nn::load_checkpoint(path, kDesc, *target, &fresh),
+                         contains("load_checkpoint: " + path +
+                                  " holds no optimiser state (it was saved without an optimiser)"),
+                         Error);
+    CHECK(unchanged(*target, before));
+  }
+  SUBCASE("damaged optimiser metadata") {
+    io::SafetensorsFile file = io::load_safetensors(path);
+    file.metadata["optim"] = "{";
+    io::save_safetensors(path, file.tensors, file.metadata);
+    optim::SGD fresh(target->parameters(), 0.1, 0.9);
+    CHECK_THROWS_WITH_AS(nn::load_checkpoint(path, kDesc, *target, &fresh),
+                         contains("load_checkpoint: " + path + ": \"optim\" is not valid JSON"),
+                         Error);
+    CHECK(unchanged(*target, before));
+  }
+  SUBCASE("loading the weights alone ignores the optimiser state") {
+    nn::load_checkpoint(path, kDesc, *target, nullptr);
+    CHECK(unchanged(*target, snapshot(*model)));
+  }
 }
