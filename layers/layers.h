@@ -10,6 +10,7 @@
 #include "layers/loss.h"
 #include "layers/module.h"
 #include "layers/norm.h"
+#include "layers/param_groups.h"
 #include "layers/pool.h"
 #include "layers/sequential.h"
 #include "layers/summary.h"

@@ -37,8 +37,12 @@ Tensor Module::forward(const Tensor&) {
 
 Tensor Module::operator()(const Tensor& x) {
   Tensor y = forward(x);
-  for (auto& [id, hook] : forward_hooks_) hook(*this, x, y);
+  run_forward_hooks(x, y);
   return y;
+}
+
+void Module::run_forward_hooks(const Tensor& input, const Tensor& output) {
+  for (auto& [id, hook] : forward_hooks_) hook(*this, input, output);
 }
 
 int Module::add_forward_hook(ForwardHook hook) {

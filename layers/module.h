@@ -139,6 +139,10 @@ class Module {
   // else returned. Nothing is copied unless every check passes.
   LoadResult load_state_dict(const StateDict& dict, bool strict = true);
 
+ protected:
+  // For modules called through another entry than operator() (FusionModule::fuse_call).
+  void run_forward_hooks(const Tensor& input, const Tensor& output);
+
  private:
   struct Slot {
     std::string name;

@@ -1,0 +1,154 @@
+#include "support/plot.h"
+
+#include <stb/stb_easy_font.h>
+#include <stb/stb_image_write.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "engine/core/error.h"
+
+namespace fovea::plot {
+
+namespace {
+
+struct Canvas {
+  int w, h;
+  std::vector<uint8_t> rgb;
+  Canvas(int w_, int h_) : w(w_), h(h_), rgb(size_t(w_) * h_ * 3, 255) {}
+
+  void dot(int x, int y, uint32_t c) {
+    if (x < 0 || y < 0 || x >= w || y >= h) return;
+    uint8_t* p = &rgb[(size_t(y) * w + x) * 3];
+    p[0] = uint8_t(c >> 16), p[1] = uint8_t(c >> 8), p[2] = uint8_t(c);
+  }
+  void rect(int x0, int y0, int x1, int y1, uint32_t c) {
+    for (int y = y0; y < y1; ++y)
+      for (int x = x0; x < x1; ++x) dot(x, y, c);
+  }
+  // A line `thick` pixels wide, by stepping along its longer axis.
+  void line(double x0, double y0, double x1, double y1, uint32_t c, int thick = 2) {
+    const int steps = int(std::max(std::abs(x1 - x0), std::abs(y1 - y0))) + 1;
+    for (int i = 0; i <= steps; ++i) {
+      const double t = double(i) / steps;
+      const int x = int(std::lround(x0 + t * (x1 - x0))), y = int(std::lround(y0 + t * (y1 - y0)));
+      rect(x - thick / 2, y - thick / 2, x - thick / 2 + thick, y - thick / 2 + thick, c);
+    }
+  }
+  // stb_easy_font emits axis-aligned quads: fill each, scaled.
+  void text(double x, double y, const std::string& s, uint32_t c, double scale = 1.5) {
+    static char buffer[64 * 1024];
+    std::vector<char> str(s.begin(), s.end());
+    str.push_back('\0');
+    const int quads = stb_easy_font_print(0, 0, str.data(), nullptr, buffer, sizeof buffer);
+    for (int q = 0; q < quads; ++q) {
+      const float* v = reinterpret_cast<const float*>(buffer + q * 64);  // 4 vertices of 16 bytes
+      const double qx0 = v[0], qy0 = v[1], qx1 = v[8], qy1 = v[9];
+      rect(int(x + qx0 * scale), int(y + qy0 * scale), int(std::ceil(x + qx1 * scale)),
+           int(std::ceil(y + qy1 * scale)), c);
+    }
+  }
+  static double text_width(const std::string& s, double scale = 1.5) {
+    std::vector<char> str(s.begin(), s.end());
+    str.push_back('\0');
+    return stb_easy_font_width(str.data()) * scale;
+  }
+};
+
+std::string tick_label(double v) {
+  char buf[32];
+  if (std::abs(v) < 1e-12) v = 0;  // accumulated steps land near, not on, zero
+  if (std::abs(v) >= 1000 || (std::abs(v) < 0.01 && v != 0))
+    std::snprintf(buf, sizeof buf, "%.2g", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+// Round tick spacing (1, 2 or 5 times a power of ten) for about five ticks over [lo, hi].
+double tick_step(double lo, double hi) {
+  const double raw = (hi - lo) / 5;
+  const double p = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (raw <= m * p) return m * p;
+  return 10 * p;
+}
+
+void draw_chart(Canvas& cv, const Chart& chart, int left, int top, int width, int height) {
+  const uint32_t ink = 0x222222, grid = 0xdddddd;
+  const int pl = left + 70, pr = left + width - 20, pt = top + 40, pb = top + height - 50;
+  double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+  for (const Series& s : chart.series)
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
+      if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) {
+        xmin = std::min(xmin, s.x[i]), xmax = std::max(xmax, s.x[i]);
+        ymin = std::min(ymin, s.y[i]), ymax = std::max(ymax, s.y[i]);
+      }
+  if (!std::isfinite(xmin)) xmin = 0, xmax = 1, ymin = 0, ymax = 1;
+  if (xmax == xmin) xmax = xmin + 1;
+  if (ymax == ymin) ymax = ymin + 1;
+  const double pad = 0.05 * (ymax - ymin);
+  ymin -= pad, ymax += pad;
+  auto px = [&](double x) { return pl + (x - xmin) / (xmax - xmin) * (pr - pl); };
+  auto py = [&](double y) { return pb - (y - ymin) / (ymax - ymin) * (pb - pt); };
+
+  const double ys = tick_step(ymin, ymax);
+  for (double y = std::ceil(ymin / ys) * ys; y <= ymax; y += ys) {
+    cv.line(pl, py(y), pr, py(y), grid, 1);
+    const std::string l = tick_label(y);
+    cv.text(pl - 8 - Canvas::text_width(l), py(y) - 5, l, ink);
+  }
+  const double xs = std::max(1.0, tick_step(xmin, xmax));
+  for (double x = std::ceil(xmin / xs) * xs; x <= xmax + 1e-9; x += xs) {
+    cv.line(px(x), pt, px(x), pb, grid, 1);
+    const std::string l = tick_label(x);
+    cv.text(px(x) - Canvas::text_width(l) / 2, pb + 8, l, ink);
+  }
+  cv.line(pl, pb, pr, pb, ink, 1);
+  cv.line(pl, pt, pl, pb, ink, 1);
+  cv.text(left + (width - Canvas::text_width(chart.title, 2)) / 2, top + 10, chart.title, ink, 2);
+  cv.text((pl + pr - Canvas::text_width(chart.x_label)) / 2, pb + 28, chart.x_label, ink);
+  cv.text(left + 4, pt - 18, chart.y_label, ink);
+
+  for (const Series& s : chart.series) {
+    for (size_t i = 1; i < s.x.size() && i < s.y.size(); ++i)
+      if (std::isfinite(s.y[i - 1]) && std::isfinite(s.y[i]))
+        cv.line(px(s.x[i - 1]), py(s.y[i - 1]), px(s.x[i]), py(s.y[i]), s.rgb);
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
+      if (std::isfinite(s.y[i])) cv.rect(int(px(s.x[i])) - 3, int(py(s.y[i])) - 3,
+                                         int(px(s.x[i])) + 4, int(py(s.y[i])) + 4, s.rgb);
+  }
+  // Legend on a white box in the right-hand corner (top or bottom) that covers fewer points,
+  // drawn last so curves do not cross it.
+  const int box_h = 10 + 18 * int(chart.series.size());
+  auto covered = [&](int y0) {
+    int n = 0;
+    for (const Series& s : chart.series)
+      for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
+        n += px(s.x[i]) >= pr - 170 && py(s.y[i]) >= y0 - 10 && py(s.y[i]) <= y0 + box_h + 10;
+    return n;
+  };
+  const int box_y = covered(pt + 1) <= covered(pb - box_h - 1) ? pt + 1 : pb - box_h - 1;
+  int legend_y = box_y + 5;
+  cv.rect(pr - 158, box_y, pr - 1, box_y + box_h, 0xffffff);
+  for (const Series& s : chart.series) {
+    cv.rect(pr - 150, legend_y + 3, pr - 130, legend_y + 6, s.rgb);
+    cv.text(pr - 124, legend_y, s.label, ink);
+    legend_y += 18;
+  }
+}
+
+}  // namespace
+
+void write_line_charts_png(const std::string& path, const std::vector<Chart>& charts, int width,
+                           int height) {
+  FOVEA_CHECK(!charts.empty() && width > 0 && height > 0, "plot: nothing to draw into ", path);
+  Canvas cv(width, height);
+  const int each = width / int(charts.size());
+  for (size_t i = 0; i < charts.size(); ++i) draw_chart(cv, charts[i], int(i) * each, 0, each, height);
+  FOVEA_CHECK(stbi_write_png(path.c_str(), width, height, 3, cv.rgb.data(), width * 3) != 0,
+              "plot: cannot write ", path);
+}
+
+}  // namespace fovea::plot

@@ -1,0 +1,28 @@
+// Line charts as PNG pictures, for the training curves that examples/train writes (loss and
+// accuracy per epoch). Text is drawn with stb_easy_font, the image written with stb_image_write
+// (both from Debian's libstb-dev).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fovea::plot {
+
+struct Series {
+  std::string label;
+  std::vector<double> x, y;
+  uint32_t rgb = 0x1f77b4;  // 0xRRGGBB
+};
+
+struct Chart {
+  std::string title, x_label, y_label;
+  std::vector<Series> series;
+};
+
+// Draws the charts side by side into one PNG of the given size (pixels). Non-finite points are
+// skipped. Throws fovea::Error if the file cannot be written.
+void write_line_charts_png(const std::string& path, const std::vector<Chart>& charts,
+                           int width = 1200, int height = 450);
+
+}  // namespace fovea::plot
