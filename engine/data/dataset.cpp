@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
+#include <mutex>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/factory.h"
@@ -10,7 +12,29 @@
 
 namespace fovea::data {
 
-Batch Dataset::get_batch(const std::vector<int64_t>& indices) const {
+namespace detail {
+void parallel_for_rethrow(int64_t n, int64_t cost_per_item,
+                          const std::function<void(int64_t, int64_t)>& body) {
+  std::exception_ptr first;
+  std::mutex m;
+  parallel_for(n, cost_per_item, [&](int64_t begin, int64_t end) {
+    try {
+      body(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(m);
+      if (!first) first = std::current_exception();
+    }
+  });
+  if (first) std::rethrow_exception(first);
+}
+}  // namespace detail
+
+const std::vector<std::string>& Dataset::class_names() const {
+  static const std::vector<std::string> none;
+  return none;
+}
+
+Batch Dataset::get_batch(const std::vector<int64_t>& indices, EpochKey) const {
   const auto [c, h, w] = image_shape();
   const int64_t per_image = c * h * w;
   Batch batch{empty({int64_t(indices.size()), c, h, w}), empty({int64_t(indices.size())}, DType::Int64)};
@@ -46,7 +70,6 @@ InMemoryDataset::InMemoryDataset(std::vector<uint8_t> pixels, std::vector<int64_
   for (size_t i = 0; i < labels_.size(); ++i)
     FOVEA_CHECK(labels_[i] >= 0 && labels_[i] < num_classes_, name_, ": label ", labels_[i],
                 " of example ", i, " is outside [0, ", num_classes_, ")");
-  set_normalization({0.0}, {1.0});
 }
 
 void InMemoryDataset::set_normalization(const std::vector<double>& mean,
@@ -55,12 +78,7 @@ void InMemoryDataset::set_normalization(const std::vector<double>& mean,
   auto ok = [&](size_t n) { return n == 1 || n == c; };
   FOVEA_CHECK(ok(mean.size()) && ok(std.size()), name_, ": normalisation needs 1 or ", c,
               " values for mean and std, got ", mean.size(), " and ", std.size());
-  lut_.assign(c, {});
-  for (size_t ch = 0; ch < c; ++ch) {
-    const double m = mean[mean.size() == 1 ? 0 : ch], s = std[std.size() == 1 ? 0 : ch];
-    FOVEA_CHECK(s > 0, name_, ": std must be positive, got ", s, " for channel ", ch);
-    for (int v = 0; v < 256; ++v) lut_[ch][size_t(v)] = float((v / 255.0 - m) / s);
-  }
+  normalizer_ = Normalizer(mean, std, name_);
 }
 
 std::pair<std::vector<double>, std::vector<double>> InMemoryDataset::channel_stats() const {
@@ -91,11 +109,7 @@ void InMemoryDataset::check_index(int64_t index) const {
 
 void InMemoryDataset::write_image(int64_t index, float* out) const {
   const int64_t plane = shape_[1] * shape_[2];
-  const uint8_t* src = pixels_.data() + index * shape_[0] * plane;
-  for (int64_t ch = 0; ch < shape_[0]; ++ch) {
-    const float* lut = lut_[size_t(ch)].data();
-    for (int64_t i = 0; i < plane; ++i) out[ch * plane + i] = lut[src[ch * plane + i]];
-  }
+  normalizer_.apply(pixels_.data() + index * shape_[0] * plane, shape_[0], plane, out);
 }
 
 Example InMemoryDataset::get(int64_t index) const {
@@ -105,7 +119,25 @@ Example InMemoryDataset::get(int64_t index) const {
   return ex;
 }
 
-Batch InMemoryDataset::get_batch(const std::vector<int64_t>& indices) const {
+void InMemoryDataset::set_class_names(std::vector<std::string> names) {
+  FOVEA_CHECK(names.empty() || int64_t(names.size()) == num_classes_, name_, ": ", names.size(),
+              " class names for ", num_classes_, " classes");
+  class_names_ = std::move(names);
+}
+
+int64_t InMemoryDataset::label(int64_t index) const {
+  check_index(index);
+  return labels_[size_t(index)];
+}
+
+void InMemoryDataset::read(int64_t index, Image& out) const {
+  check_index(index);
+  out.reshape(shape_[0], shape_[1], shape_[2]);
+  const size_t n = out.data.size();
+  std::memcpy(out.data.data(), pixels_.data() + size_t(index) * n, n);
+}
+
+Batch InMemoryDataset::get_batch(const std::vector<int64_t>& indices, EpochKey) const {
   for (int64_t i : indices) check_index(i);
   const int64_t b = int64_t(indices.size()), per_image = shape_[0] * shape_[1] * shape_[2];
   Batch batch{empty({b, shape_[0], shape_[1], shape_[2]}), empty({b}, DType::Int64)};

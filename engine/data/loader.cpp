@@ -1,66 +1,199 @@
 #include "engine/data/loader.h"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
 #include <numeric>
+#include <thread>
 
 #include "engine/core/random.h"
 
 namespace fovea::data {
 
-DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, int64_t batch_size, bool shuffle,
-                       bool drop_last, uint64_t seed)
-    : dataset_(std::move(dataset)),
-      batch_size_(batch_size),
-      shuffle_(shuffle),
-      drop_last_(drop_last),
-      seed_(seed) {
+namespace detail {
+
+// One pass over the data. Without workers, take(b) builds batch b on the calling thread. With
+// workers, each claims the next unbuilt batch (while fewer than `window` are ahead of the
+// consumer), builds it, and files it (or its exception) under its number; take(b) waits for
+// batch b. Batches are pure functions of (indices, key), so which worker builds which does not
+// change what the consumer gets.
+class EpochRun {
+ public:
+  EpochRun(std::shared_ptr<const Dataset> dataset, std::vector<int64_t> order, EpochKey key,
+           const LoaderOptions& options, int64_t num_batches)
+      : dataset_(std::move(dataset)),
+        order_(std::move(order)),
+        key_(key),
+        batch_size_(options.batch_size),
+        num_batches_(num_batches),
+        window_(int64_t(options.num_workers) * std::max(1, options.prefetch)) {
+    const int workers = int(std::min<int64_t>(options.num_workers, num_batches_));
+    threads_.reserve(size_t(std::max(0, workers)));
+    try {
+      for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+    } catch (...) {  // the system refused a thread: stop the ones that started
+      stop_and_join();
+      throw;
+    }
+  }
+
+  ~EpochRun() { stop_and_join(); }
+
+  EpochRun(const EpochRun&) = delete;
+  EpochRun& operator=(const EpochRun&) = delete;
+
+  int64_t num_batches() const { return num_batches_; }
+
+  Batch build(int64_t b) const {
+    const int64_t first = b * batch_size_;
+    const int64_t last = std::min<int64_t>(first + batch_size_, int64_t(order_.size()));
+    return dataset_->get_batch(std::vector<int64_t>(order_.begin() + first, order_.begin() + last),
+                               key_);
+  }
+
+  Batch take(int64_t b) {
+    if (threads_.empty()) return build(b);
+    Outcome got;
+    {
+      std::unique_lock<std::mutex> lock(m_);
+      cv_.wait(lock, [&] { return ready_.count(b) > 0; });
+      got = std::move(ready_[b]);
+      ready_.erase(b);
+      consumed_ = b + 1;
+    }
+    cv_.notify_all();  // a worker may be waiting for room in the window
+    if (got.error) std::rethrow_exception(got.error);
+    return std::move(got.batch);
+  }
+
+ private:
+  void stop_and_join() {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+
+  struct Outcome {
+    Batch batch;
+    std::exception_ptr error;
+  };
+
+  void work() {
+    // The parallelism of a worker is the worker: a dataset's parallel_for runs on this thread
+    // alone instead of starting an OpenMP team per worker.
+    omp_set_num_threads(1);
+    for (;;) {
+      int64_t b = 0;
+      {
+        std::unique_lock<std::mutex> lock(m_);
+        cv_.wait(lock, [&] {
+          return stop_ || next_ >= num_batches_ || next_ < consumed_ + window_;
+        });
+        if (stop_ || next_ >= num_batches_) return;
+        b = next_++;
+      }
+      Outcome out;
+      try {
+        out.batch = build(b);
+      } catch (...) {
+        out.error = std::current_exception();
+      }
+      {
+        std::lock_guard<std::mutex> lock(m_);
+        ready_[b] = std::move(out);
+      }
+      cv_.notify_all();
+    }
+  }
+
+  const std::shared_ptr<const Dataset> dataset_;
+  const std::vector<int64_t> order_;
+  const EpochKey key_;
+  const int64_t batch_size_, num_batches_, window_;
+
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::map<int64_t, Outcome> ready_;
+  int64_t next_ = 0;      // the next batch a worker claims
+  int64_t consumed_ = 0;  // batches the consumer has taken
+  bool stop_ = false;
+  std::vector<std::thread> threads_;  // last: started after everything they read
+};
+
+}  // namespace detail
+
+DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, const LoaderOptions& options)
+    : dataset_(std::move(dataset)), options_(options) {
   FOVEA_CHECK(dataset_ != nullptr, "DataLoader: the dataset is null");
-  FOVEA_CHECK(batch_size_ > 0, "DataLoader: batch_size must be positive, got ", batch_size_);
+  FOVEA_CHECK(options_.batch_size > 0, "DataLoader: batch_size must be positive, got ",
+              options_.batch_size);
+  FOVEA_CHECK(options_.num_workers >= 0, "DataLoader: num_workers must be >= 0, got ",
+              options_.num_workers);
+  FOVEA_CHECK(options_.prefetch >= 1, "DataLoader: prefetch must be >= 1, got ", options_.prefetch);
 }
 
+DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, int64_t batch_size, bool shuffle,
+                       bool drop_last, uint64_t seed)
+    : DataLoader(std::move(dataset), LoaderOptions{batch_size, shuffle, drop_last, seed}) {}
+
 int64_t DataLoader::num_batches() const {
-  const int64_t n = dataset_->size();
-  return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
+  const int64_t n = dataset_->size(), bs = options_.batch_size;
+  return options_.drop_last ? n / bs : (n + bs - 1) / bs;
 }
 
 int64_t DataLoader::num_examples() const {
-  return drop_last_ ? num_batches() * batch_size_ : dataset_->size();
+  return options_.drop_last ? num_batches() * options_.batch_size : dataset_->size();
 }
 
 std::vector<int64_t> DataLoader::order(int64_t epoch) const {
   const int64_t n = dataset_->size();
   std::vector<int64_t> idx(static_cast<size_t>(n));
-  if (!shuffle_) {
+  if (!options_.shuffle) {
     std::iota(idx.begin(), idx.end(), int64_t(0));
     return idx;
   }
   // Seeds for different epochs of one run, and for the same epoch of runs with neighbouring
   // seeds, are spread by the odd constant; Generator's seeding scrambles them further.
-  Generator gen(seed_ ^ (uint64_t(epoch) + 1) * 0x9e3779b97f4a7c15ULL);
+  Generator gen(options_.seed ^ (uint64_t(epoch) + 1) * 0x9e3779b97f4a7c15ULL);
   const Tensor perm = randperm(n, &gen);
   const int64_t* p = perm.data<int64_t>();
   idx.assign(p, p + n);
   return idx;
 }
 
-Batch DataLoader::batch(const std::vector<int64_t>& order, int64_t b) const {
+std::vector<int64_t> DataLoader::batch_indices(const std::vector<int64_t>& order, int64_t b) const {
   FOVEA_CHECK(b >= 0 && b < num_batches(), "DataLoader: batch ", b, " is out of range for ",
               num_batches(), " batches");
-  const auto first = order.begin() + b * batch_size_;
-  const auto last = order.begin() + std::min<int64_t>((b + 1) * batch_size_, int64_t(order.size()));
-  return dataset_->get_batch(std::vector<int64_t>(first, last));
+  FOVEA_CHECK(int64_t(order.size()) == dataset_->size(), "DataLoader: an order of ",
+              order.size(), " indices for a dataset of ", dataset_->size());
+  const auto first = order.begin() + b * options_.batch_size;
+  const auto last = order.begin() + std::min<int64_t>((b + 1) * options_.batch_size,
+                                                      int64_t(order.size()));
+  return std::vector<int64_t>(first, last);
+}
+
+Batch DataLoader::batch(const std::vector<int64_t>& order, int64_t b, int64_t epoch) const {
+  return dataset_->get_batch(batch_indices(order, b), EpochKey{options_.seed, epoch});
 }
 
 DataLoader::Iterator DataLoader::begin() {
-  auto ord = std::make_shared<const std::vector<int64_t>>(order(epoch_++));
-  return Iterator(this, std::move(ord), 0);
+  const int64_t e = epoch_++;
+  auto run = std::make_shared<detail::EpochRun>(dataset_, order(e), EpochKey{options_.seed, e},
+                                                options_, num_batches());
+  return Iterator(std::move(run), 0);
 }
 
-DataLoader::Iterator DataLoader::end() const { return Iterator(this, nullptr, num_batches()); }
+DataLoader::Iterator DataLoader::end() const { return Iterator(nullptr, num_batches()); }
 
-DataLoader::Iterator::Iterator(const DataLoader* loader,
-                               std::shared_ptr<const std::vector<int64_t>> order, int64_t b)
-    : loader_(loader), order_(std::move(order)), b_(b) {
+DataLoader::Iterator::Iterator(std::shared_ptr<detail::EpochRun> run, int64_t b)
+    : run_(std::move(run)), b_(b) {
   load();
 }
 
@@ -71,7 +204,13 @@ DataLoader::Iterator& DataLoader::Iterator::operator++() {
 }
 
 void DataLoader::Iterator::load() {
-  current_ = order_ && b_ < loader_->num_batches() ? loader_->batch(*order_, b_) : Batch{};
+  current_ = Batch{};
+  if (!run_) return;
+  if (b_ < run_->num_batches()) {
+    current_ = run_->take(b_);
+  } else {
+    run_.reset();  // the pass is over: stop and join its workers now
+  }
 }
 
 }  // namespace fovea::data

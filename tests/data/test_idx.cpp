@@ -8,26 +8,16 @@
 #include <fstream>
 
 #include "engine/fovea.h"
+#include "data/data_test_util.h"
 #include "support/skip.h"
 
 using namespace fovea;
 using namespace fovea::data;
+using fovea::test::contains;
+using fovea::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("fovea_idx_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::vector<uint8_t> idx_bytes(uint8_t type, const std::vector<uint32_t>& dims,
                                const std::vector<uint8_t>& data) {
@@ -39,8 +29,7 @@ std::vector<uint8_t> idx_bytes(uint8_t type, const std::vector<uint32_t>& dims,
 }
 
 void write_plain(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  test::write_bytes(path, bytes);
 }
 
 void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {
@@ -70,9 +59,6 @@ void write_mnist_dir(const TempDir& dir, const std::string& split, uint32_t n, u
   write(dir.file(split + "-labels-idx1-ubyte" + sfx),
         idx_bytes(8, {uint32_t(labels.size())}, labels));
 }
-
-// doctest's matcher takes C strings; the expected messages here are built from paths.
-doctest::Contains contains(const std::string& s) { return doctest::Contains(s.c_str()); }
 
 }  // namespace
 

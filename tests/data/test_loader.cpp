@@ -1,10 +1,15 @@
 // InMemoryDataset (conversion and normalisation of uint8 images) and DataLoader (batch shapes,
-// drop_last, shuffling that is a permutation and deterministic per seed and epoch).
+// drop_last, shuffling that is a permutation and deterministic per seed and epoch; background
+// workers: the same batches for any worker count, errors rethrown on the consumer, early exit).
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <numeric>
 #include <set>
+#include <thread>
 
 #include "engine/fovea.h"
 
@@ -129,7 +134,7 @@ TEST_CASE("DataLoader: batch shapes, contents and drop_last") {
 
   CHECK_THROWS_WITH_AS(DataLoader(ds, 0), doctest::Contains("DataLoader: batch_size must be positive"),
                        Error);
-  CHECK_THROWS_WITH_AS(loader.batch(loader.order(0), 3),
+  CHECK_THROWS_WITH_AS(loader.batch(loader.order(0), 3, 0),
                        doctest::Contains("DataLoader: batch 3 is out of range for 3 batches"), Error);
 }
 
@@ -177,4 +182,146 @@ TEST_CASE("Dataset: the default get_batch stacks get(i)") {
     CHECK(b.labels.at<int64_t>({i}) == 2 * order[size_t(i)]);
     CHECK(b.images.at({i, 0, 1, 1}) == double(order[size_t(i)]));
   }
+}
+
+namespace {
+
+// Wraps a dataset to watch the loader: counts get_batch calls, records the OpenMP team size it
+// was called with, sleeps 0-3 ms (a function of the batch) so that workers finish out of order,
+// and fails on a poisoned index.
+class Probe : public Dataset {
+ public:
+  explicit Probe(std::shared_ptr<const Dataset> inner, int64_t poison = -1)
+      : inner_(std::move(inner)), poison_(poison) {}
+  int64_t size() const override { return inner_->size(); }
+  Example get(int64_t i) const override { return inner_->get(i); }
+  int64_t num_classes() const override { return inner_->num_classes(); }
+  ImageShape image_shape() const override { return inner_->image_shape(); }
+  Batch get_batch(const std::vector<int64_t>& indices, EpochKey key = {}) const override {
+    ++calls;
+    omp_threads = omp_get_max_threads();
+    for (int64_t i : indices) FOVEA_CHECK(i != poison_, "probe: example ", i, " is broken");
+    std::this_thread::sleep_for(
+        std::chrono::microseconds((indices[0] * 7919 + key.epoch * 104729) % 3000));
+    return inner_->get_batch(indices, key);
+  }
+  mutable std::atomic<int> calls{0}, omp_threads{0};
+
+ private:
+  std::shared_ptr<const Dataset> inner_;
+  int64_t poison_;
+};
+
+std::shared_ptr<TransformedDataset> augmented(int64_t n) {
+  return std::make_shared<TransformedDataset>(
+      make_dataset(n), Pipeline().random_crop(2, 1).horizontal_flip().normalize({0.5}, {0.2}));
+}
+
+// Every batch of `epochs` passes, images and labels, as host vectors.
+std::vector<std::vector<float>> run_epochs(DataLoader& loader, int epochs) {
+  std::vector<std::vector<float>> out;
+  for (int e = 0; e < epochs; ++e)
+    for (const Batch& b : loader) {
+      out.push_back(b.images.to_vector<float>());
+      const std::vector<int64_t> l = b.labels.to_vector<int64_t>();
+      out.emplace_back(l.begin(), l.end());
+    }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("DataLoader: batches are identical for 0, 1 and 3 workers") {
+  auto ds = std::make_shared<Probe>(augmented(50));
+  for (bool drop_last : {false, true}) {
+    CAPTURE(drop_last);
+    LoaderOptions o{.batch_size = 7, .shuffle = true, .drop_last = drop_last, .seed = 3};
+    DataLoader serial(ds, o);
+    const std::vector<std::vector<float>> want = run_epochs(serial, 2);
+    CHECK(want.size() == 2 * 2 * size_t(drop_last ? 7 : 8));
+    for (int workers : {1, 3}) {
+      for (int prefetch : {1, 2}) {
+        CAPTURE(workers);
+        CAPTURE(prefetch);
+        o.num_workers = workers;
+        o.prefetch = prefetch;
+        DataLoader threaded(ds, o);
+        CHECK(run_epochs(threaded, 2) == want);
+      }
+    }
+  }
+  // A resumed run (set_epoch) sees the same augmented batches as the run that got there.
+  DataLoader a(ds, {.batch_size = 8, .shuffle = true, .seed = 5, .num_workers = 2});
+  run_epochs(a, 2);
+  const auto third = run_epochs(a, 1);
+  DataLoader b(ds, {.batch_size = 8, .shuffle = true, .seed = 5});
+  b.set_epoch(2);
+  CHECK(run_epochs(b, 1) == third);
+  CHECK(run_epochs(b, 1) != third);  // and the next epoch differs
+}
+
+TEST_CASE("DataLoader: an exception in a worker reaches the consumer with its message") {
+  auto ds = std::make_shared<Probe>(make_dataset(30), /*poison=*/13);
+  for (int workers : {0, 1, 3}) {
+    CAPTURE(workers);
+    DataLoader loader(ds, {.batch_size = 4, .num_workers = workers});
+    int64_t delivered = 0;
+    auto consume = [&] {
+      for (const Batch& b : loader) delivered += b.size();
+    };
+    CHECK_THROWS_WITH_AS(consume(), "probe: example 13 is broken", Error);
+    CHECK(delivered == 12);  // batches 0-2 arrive, in order, before batch 3 fails
+  }
+}
+
+TEST_CASE("DataLoader: leaving the loop early stops and joins the workers") {
+  auto ds = std::make_shared<Probe>(make_dataset(200));
+  DataLoader loader(ds, {.batch_size = 2, .num_workers = 2, .prefetch = 2});
+  int taken = 0;
+  for (const Batch& b : loader) {
+    CHECK(b.size() == 2);
+    if (++taken == 3) break;
+  }
+  // At most the 3 taken and a window of 2 workers x 2 batches were ever started...
+  const int calls = ds->calls;
+  CHECK(calls <= 3 + 4);
+  // ... and nothing runs any more.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  CHECK(ds->calls == calls);
+
+  // The same when the loop body throws.
+  ds->calls = 0;
+  CHECK_THROWS_WITH_AS(
+      [&] {
+        for (const Batch& b : loader) FOVEA_CHECK(b.size() == 0, "the loop body gives up");
+      }(),
+      "the loop body gives up", Error);
+  const int after_throw = ds->calls;
+  CHECK(after_throw <= 1 + 4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  CHECK(ds->calls == after_throw);
+
+  // The loader carries on with the next epoch.
+  int64_t seen = 0;
+  for (const Batch& b : loader) seen += b.size();
+  CHECK(seen == 200);
+}
+
+TEST_CASE("DataLoader: workers run a dataset's OpenMP code on one thread and options are checked") {
+  // The suite runs on one thread; three make the difference visible.
+  const int saved = get_num_threads();
+  set_num_threads(3);
+  auto ds = std::make_shared<Probe>(make_dataset(12));
+  DataLoader threaded(ds, {.batch_size = 4, .num_workers = 2});
+  run_epochs(threaded, 1);
+  CHECK(ds->omp_threads == 1);
+  DataLoader serial(ds, {.batch_size = 4});
+  run_epochs(serial, 1);
+  CHECK(ds->omp_threads == 3);
+  set_num_threads(saved);
+
+  CHECK_THROWS_WITH_AS(DataLoader(ds, {.batch_size = 4, .num_workers = -1}),
+                       doctest::Contains("DataLoader: num_workers must be >= 0, got -1"), Error);
+  CHECK_THROWS_WITH_AS(DataLoader(ds, {.batch_size = 4, .prefetch = 0}),
+                       doctest::Contains("DataLoader: prefetch must be >= 1, got 0"), Error);
 }

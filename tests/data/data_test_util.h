@@ -1,0 +1,51 @@
+// Helpers shared by the data tests: temporary directories and files, and matchers for
+// messages built from paths.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace fovea::test {
+
+// A fresh directory under the system temp dir, removed with everything in it at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    static int counter = 0;
+    path = std::filesystem::temp_directory_path() /
+           ("fovea_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  // The path of `name` inside (its parent folders created).
+  std::string file(const std::string& name) const {
+    const std::filesystem::path p = path / name;
+    std::filesystem::create_directories(p.parent_path());
+    return p.string();
+  }
+};
+
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  REQUIRE(f.good());
+}
+
+inline void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+  REQUIRE(f.good());
+}
+
+// doctest's matcher takes C strings; expected messages here are often built from paths.
+inline doctest::Contains contains(const std::string& s) { return doctest::Contains(s.c_str()); }
+
+}  // namespace fovea::test

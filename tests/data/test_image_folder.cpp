@@ -1,0 +1,230 @@
+// ImageFolder on a temporary tree written with stb_image_write (PNG RGB, gray and RGBA, BMP,
+// JPEG, a file in a sub-folder, a non-image file): torchvision's class and file order, channel
+// conversion, resizing, caching, class names, and the errors for corrupt files, empty class
+// folders and missing roots; the real Tiny-ImageNet-10 when ../shared/data has it.
+#include <doctest/doctest.h>
+#include <stb/stb_image_write.h>
+
+#include <filesystem>
+#include <set>
+
+#include "data/data_test_util.h"
+#include "engine/fovea.h"
+#include "support/skip.h"
+
+using namespace fovea;
+using namespace fovea::data;
+using fovea::test::contains;
+using fovea::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Interleaved pixels of an h x w image with `comp` channels: byte (y, x, c) = 40 y + 7 x + 90 c.
+std::vector<uint8_t> pattern(int h, int w, int comp) {
+  std::vector<uint8_t> px(size_t(h * w * comp));
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < comp; ++c) px[size_t((y * w + x) * comp + c)] = uint8_t(40 * y + 7 * x + 90 * c);
+  return px;
+}
+
+void write_png(const std::string& path, int h, int w, int comp) {
+  REQUIRE(stbi_write_png(path.c_str(), w, h, comp, pattern(h, w, comp).data(), w * comp) != 0);
+}
+
+// The tree used by most cases (files in torchvision's order):
+//   cat/a.png (RGB 5x4)  cat/b.bmp (RGB 3x3)  dog/g.png (gray 4x6)  dog/notes.txt (skipped)
+//   dog/sub/r.png (RGBA 2x2)  emu/j.jpg (8x8 of one colour)
+struct Tree {
+  TempDir dir;
+  std::string root;
+  Tree() {
+    root = (dir.path / "train").string();
+    write_png(dir.file("train/cat/a.png"), 5, 4, 3);
+    REQUIRE(stbi_write_bmp(dir.file("train/cat/b.bmp").c_str(), 3, 3, 3, pattern(3, 3, 3).data()));
+    write_png(dir.file("train/dog/g.png"), 4, 6, 1);
+    test::write_text(dir.file("train/dog/notes.txt"), "not an image");
+    write_png(dir.file("train/dog/sub/r.png"), 2, 2, 4);
+    std::vector<uint8_t> flat(8 * 8 * 3);
+    for (size_t i = 0; i < flat.size(); ++i) flat[i] = uint8_t(i % 3 == 0 ? 200 : i % 3 == 1 ? 100 : 50);
+    REQUIRE(stbi_write_jpg(dir.file("train/emu/j.jpg").c_str(), 8, 8, 3, flat.data(), 95));
+  }
+};
+
+Image read(const ImageSource& src, int64_t i) {
+  Image img;
+  src.read(i, img);
+  return img;
+}
+
+uint8_t at(const Image& img, int64_t c, int64_t y, int64_t x) {
+  return img.data[size_t((c * img.h + y) * img.w + x)];
+}
+
+}  // namespace
+
+TEST_CASE("image_folder: classes and files in torchvision's order, decoded to planar RGB") {
+  Tree t;
+  ImageFolder folder(t.root);
+  CHECK(folder.classes() == std::vector<std::string>{"cat", "dog", "emu"});
+  CHECK(folder.class_names() == folder.classes());  // no classes.txt: the folder names
+  REQUIRE(folder.size() == 5);                       // notes.txt is not an image
+  const std::vector<std::string> names{"cat/a.png", "cat/b.bmp", "dog/g.png", "dog/sub/r.png",
+                                       "emu/j.jpg"};
+  for (int64_t i = 0; i < 5; ++i) CHECK(folder.path(i) == (fs::path(t.root) / names[size_t(i)]).string());
+  CHECK(std::vector<int64_t>{folder.label(0), folder.label(1), folder.label(2), folder.label(3),
+                             folder.label(4)} == std::vector<int64_t>{0, 0, 1, 1, 2});
+  CHECK(folder.image_shape() == ImageShape{3, 0, 0});
+  CHECK(folder.shape_of(0) == ImageShape{3, 5, 4});  // from the header
+  CHECK(folder.shape_of(2) == ImageShape{3, 4, 6});
+
+  const Image rgb = read(folder, 0);  // PNG RGB: exact
+  CHECK(rgb.shape() == ImageShape{3, 5, 4});
+  CHECK(at(rgb, 0, 0, 0) == 0);
+  CHECK(at(rgb, 2, 4, 3) == uint8_t(40 * 4 + 7 * 3 + 180));
+  CHECK(at(rgb, 1, 2, 1) == uint8_t(80 + 7 + 90));
+  const Image bmp = read(folder, 1);  // BMP: exact
+  CHECK(bmp.shape() == ImageShape{3, 3, 3});
+  CHECK(at(bmp, 2, 1, 2) == uint8_t(40 + 14 + 180));
+  const Image gray = read(folder, 2);  // grayscale replicated into three channels
+  CHECK(gray.shape() == ImageShape{3, 4, 6});
+  for (int64_t c = 0; c < 3; ++c) CHECK(at(gray, c, 3, 5) == uint8_t(120 + 35));
+  const Image rgba = read(folder, 3);  // alpha dropped
+  CHECK(rgba.shape() == ImageShape{3, 2, 2});
+  CHECK(at(rgba, 0, 1, 1) == uint8_t(47));
+  CHECK(at(rgba, 2, 1, 1) == uint8_t(47 + 180));
+  const Image jpg = read(folder, 4);  // lossy, but a flat colour survives within a unit or two
+  CHECK(jpg.shape() == ImageShape{3, 8, 8});
+  CHECK(std::abs(int(at(jpg, 0, 3, 3)) - 200) <= 3);
+  CHECK(std::abs(int(at(jpg, 1, 7, 0)) - 100) <= 3);
+  CHECK(std::abs(int(at(jpg, 2, 0, 7)) - 50) <= 3);
+}
+
+TEST_CASE("image_folder: fixed-size resizing, one channel, and the cache") {
+  Tree t;
+  ImageFolder resized(t.root, {.height = 4, .width = 4});
+  CHECK(resized.image_shape() == ImageShape{3, 4, 4});
+  CHECK(resized.shape_of(2) == ImageShape{3, 4, 4});
+  for (int64_t i = 0; i < resized.size(); ++i) CHECK(read(resized, i).shape() == ImageShape{3, 4, 4});
+  // An image already of the size is not resampled; a flat one stays flat.
+  ImageFolder plain(t.root);
+  const Image a = read(plain, 0), a4 = read(resized, 0);
+  CHECK(a4.data != a.data);  // 5x4 -> 4x4 changes it
+  ImageFolder eight(t.root, {.height = 8, .width = 8});
+  CHECK(read(eight, 4).data == read(plain, 4).data);
+
+  ImageFolder mono(t.root, {.channels = 1});
+  const Image g = read(mono, 2);
+  CHECK(g.shape() == ImageShape{1, 4, 6});
+  CHECK(at(g, 0, 2, 3) == uint8_t(80 + 21));
+
+  ImageFolder cached(t.root, {.cache = true});
+  for (int64_t i = 0; i < plain.size(); ++i) {
+    CHECK(read(cached, i).data == read(plain, i).data);
+    CHECK(cached.shape_of(i) == read(plain, i).shape());
+  }
+
+  CHECK_THROWS_WITH_AS(ImageFolder(t.root, {.channels = 4}),
+                       doctest::Contains("image_folder: channels must be 1 or 3, got 4"), Error);
+  CHECK_THROWS_WITH_AS(ImageFolder(t.root, {.height = 4}),
+                       doctest::Contains("image_folder: height and width must both be positive"),
+                       Error);
+}
+
+TEST_CASE("image_folder: human-readable class names from classes.txt") {
+  Tree t;
+  // In the parent of the root (Tiny ImageNet's layout), with a class it does not list.
+  test::write_text(t.dir.file("classes.txt"), "cat\tFelis catus\n\ndog\tCanis familiaris, dog\n");
+  ImageFolder folder(t.root);
+  CHECK(folder.class_names() == std::vector<std::string>{"Felis catus", "Canis familiaris, dog", "emu"});
+  CHECK(folder.classes() == std::vector<std::string>{"cat", "dog", "emu"});
+  // In the root itself (a file, not a class), which wins; a trailing slash on the root is fine.
+  test::write_text(t.dir.file("train/classes.txt"), "emu Dromaius\n");
+  CHECK(ImageFolder(t.root + "/").class_names() == std::vector<std::string>{"cat", "dog", "Dromaius"});
+  // Named explicitly.
+  const std::string other = t.dir.file("names.tsv");
+  test::write_text(other, "dog\tHound\n");
+  CHECK(ImageFolder(t.root, {.class_names_file = other}).class_names()[1] == "Hound");
+  test::write_text(other, "dog\tHound\nbroken-line\n");
+  CHECK_THROWS_WITH_AS(ImageFolder(t.root, {.class_names_file = other}),
+                       contains("image_folder: " + other + " line 2: expected '<folder><TAB><name>', "
+                                "got 'broken-line'"),
+                       Error);
+  CHECK_THROWS_WITH_AS(ImageFolder(t.root, {.class_names_file = other + ".missing"}),
+                       doctest::Contains("image_folder: cannot open the class names file"), Error);
+}
+
+TEST_CASE("image_folder: corrupt images, empty class folders and missing roots are named errors") {
+  Tree t;
+  const std::string bad = t.dir.file("train/dog/bad.png");
+  test::write_bytes(bad, {0x89, 'P', 'N', 'G', 1, 2, 3, 4, 5, 6, 7});
+  ImageFolder folder(t.root);
+  REQUIRE(folder.size() == 6);
+  REQUIRE(folder.path(2) == bad);
+  CHECK_THROWS_WITH_AS(read(folder, 2), contains("image_folder: cannot decode " + bad + ": "), Error);
+  CHECK_THROWS_WITH_AS(folder.shape_of(2), contains("image_folder: cannot read the header of " + bad),
+                       Error);
+  // ... also through a TransformedDataset and a DataLoader's worker, unchanged.
+  auto ds = std::make_shared<TransformedDataset>(std::make_shared<ImageFolder>(t.root),
+                                                 Pipeline().center_crop(2));
+  DataLoader loader(ds, {.batch_size = 2, .num_workers = 2});
+  auto consume = [&] {
+    for (const Batch& b : loader) CHECK(b.size() == 2);
+  };
+  CHECK_THROWS_WITH_AS(consume(), contains("image_folder: cannot decode " + bad), Error);
+  CHECK_THROWS_WITH_AS(ImageFolder(t.root, {.cache = true}),
+                       contains("image_folder: cannot decode " + bad), Error);
+
+  // skip_unreadable checks every header up front and leaves the bad file out.
+  ImageFolder skipping(t.root, {.skip_unreadable = true});
+  CHECK(skipping.size() == 5);
+  CHECK(skipping.skipped() == std::vector<std::string>{bad});
+  for (int64_t i = 0; i < skipping.size(); ++i) CHECK(read(skipping, i).c == 3);
+
+  fs::create_directories(fs::path(t.root) / "fox");
+  test::write_text(t.dir.file("train/fox/readme.md"), "no images here");
+  CHECK_THROWS_WITH_AS(ImageFolder(t.root),
+                       contains("image_folder: class folder " + (fs::path(t.root) / "fox").string() +
+                                " holds no images (.jpg, .jpeg, .png"),
+                       Error);
+  fs::remove_all(fs::path(t.root) / "fox");
+  fs::remove_all(fs::path(t.root) / "emu");
+  fs::remove_all(fs::path(t.root) / "cat");
+  fs::remove(bad);
+  test::write_bytes(t.dir.file("train/dog/only.png"), {1, 2, 3});
+  fs::remove(t.dir.file("train/dog/g.png"));
+  fs::remove_all(fs::path(t.root) / "dog" / "sub");
+  CHECK_THROWS_WITH_AS(ImageFolder(t.root, {.skip_unreadable = true}),
+                       doctest::Contains("holds no readable images"), Error);
+
+  const std::string empty_root = fs::path(t.dir.file("empty/x")).parent_path().string();
+  CHECK_THROWS_WITH_AS(ImageFolder{empty_root},
+                       contains("image_folder: " + empty_root + " has no class folders"), Error);
+  CHECK_THROWS_WITH_AS(ImageFolder{empty_root + "/nothing"}, doctest::Contains("does not exist"),
+                       Error);
+  CHECK_THROWS_WITH_AS(read(ImageFolder(t.root), 7),
+                       doctest::Contains("image_folder: index 7 is out of range for 1 images"), Error);
+}
+
+TEST_CASE("image_folder: the real Tiny-ImageNet-10 in ../shared/data") {
+  const std::string dir = std::string(FOVEA_SHARED_DATA) + "/tiny-imagenet-10";
+  if (!fs::is_directory(dir)) return test::skip_test("no Tiny-ImageNet-10 at " + dir);
+  ImageFolder train(dir + "/train"), val(dir + "/val", {.cache = true});
+  CHECK(train.size() == 5000);
+  CHECK(val.size() == 500);
+  CHECK(train.num_classes() == 10);
+  CHECK(train.classes() == val.classes());
+  CHECK(train.classes()[0] == "n01443537");
+  CHECK(train.class_names()[0] == "goldfish, Carassius auratus");  // from ../classes.txt
+  // Every image decodes to 3 x 64 x 64, the grayscale ones included.
+  std::set<int64_t> labels;
+  Image img;
+  for (int64_t i = 0; i < train.size(); i += 7) {
+    train.read(i, img);
+    CHECK(img.shape() == ImageShape{3, 64, 64});
+    labels.insert(train.label(i));
+  }
+  CHECK(labels.size() == 10);
+  for (int64_t i = 0; i < val.size(); ++i) CHECK(val.shape_of(i) == ImageShape{3, 64, 64});
+}
