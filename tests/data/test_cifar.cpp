@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <set>
 
-#include "data/data_test_util.h"
+#include "support/temp_files.h"
 #include "engine/fovea.h"
 #include "support/skip.h"
 
@@ -42,13 +42,13 @@ fs::path write_cifar10(const TempDir& dir) {
   for (int f = 0; f < 5; ++f) {
     std::vector<std::vector<uint8_t>> labels;
     for (int r = 0; r < counts[f]; ++r) labels.push_back({uint8_t((serial + r) % 10)});
-    test::write_bytes(dir.file("cifar-10-batches-bin/data_batch_" + std::to_string(f + 1) + ".bin"),
+    test::write_bytes(dir.new_file("cifar-10-batches-bin/data_batch_" + std::to_string(f + 1) + ".bin"),
                       records(labels, serial));
     serial += counts[f];
   }
-  test::write_bytes(dir.file("cifar-10-batches-bin/test_batch.bin"),
+  test::write_bytes(dir.new_file("cifar-10-batches-bin/test_batch.bin"),
                     records({{9}, {0}, {5}, {3}}, 100));
-  test::write_text(dir.file("cifar-10-batches-bin/batches.meta.txt"), kCifar10Names);
+  test::write_text(dir.new_file("cifar-10-batches-bin/batches.meta.txt"), kCifar10Names);
   return dir.path / "cifar-10-batches-bin";
 }
 
@@ -102,13 +102,13 @@ TEST_CASE("cifar10: the official layout with any record count, from either direc
 TEST_CASE("cifar100: two label bytes (coarse, fine), fine labels by default and coarse on request") {
   TempDir dir;
   const fs::path root = dir.path / "cifar-100-binary";
-  test::write_bytes(dir.file("cifar-100-binary/train.bin"), records({{4, 30}, {19, 99}, {0, 0}}, 0));
-  test::write_bytes(dir.file("cifar-100-binary/test.bin"), records({{7, 55}}, 50));
+  test::write_bytes(dir.new_file("cifar-100-binary/train.bin"), records({{4, 30}, {19, 99}, {0, 0}}, 0));
+  test::write_bytes(dir.new_file("cifar-100-binary/test.bin"), records({{7, 55}}, 50));
   std::string fine, coarse;
   for (int i = 0; i < 100; ++i) fine += "fine" + std::to_string(i) + "\n";
   for (int i = 0; i < 20; ++i) coarse += "coarse" + std::to_string(i) + "\r\n";
-  test::write_text(dir.file("cifar-100-binary/fine_label_names.txt"), fine);
-  test::write_text(dir.file("cifar-100-binary/coarse_label_names.txt"), coarse);
+  test::write_text(dir.new_file("cifar-100-binary/fine_label_names.txt"), fine);
+  test::write_text(dir.new_file("cifar-100-binary/coarse_label_names.txt"), coarse);
 
   for (const std::string& d : {root.string(), dir.path.string()}) {
     CAPTURE(d);
@@ -160,7 +160,7 @@ TEST_CASE("cifar: broken files and directories are errors that name them") {
                                 "cifar-10-batches-bin folder or the folder that holds it)"),
                        Error);
   // a directory that holds neither the files nor the folder: the first file is missing
-  const std::string empty = dir.file("empty/x");
+  const std::string empty = dir.new_file("empty/x");
   const std::string empty_dir = fs::path(empty).parent_path().string();
   CHECK_THROWS_WITH_AS(load_cifar10(empty_dir, false),
                        contains("cifar10: " + empty_dir + "/test_batch.bin does not exist"), Error);
@@ -168,8 +168,8 @@ TEST_CASE("cifar: broken files and directories are errors that name them") {
                        contains("cifar10: data directory " + (dir.path / "nowhere").string() +
                                 " does not exist"),
                        Error);
-  test::write_text(dir.file("a_file"), "x");
-  CHECK_THROWS_WITH_AS(load_cifar10(dir.file("a_file"), false),
+  test::write_text(dir.new_file("a_file"), "x");
+  CHECK_THROWS_WITH_AS(load_cifar10(dir.new_file("a_file"), false),
                        doctest::Contains("is not a directory"), Error);
 
   test::write_text((batches / "batches.meta.txt").string(), "a\nb\nc\nd\ne\nf\ng\nh\ni\n");
@@ -179,7 +179,7 @@ TEST_CASE("cifar: broken files and directories are errors that name them") {
                        Error);
 
   // CIFAR-100: 3074-byte records, both label bytes checked.
-  const std::string train100 = dir.file("c100/train.bin");
+  const std::string train100 = dir.new_file("c100/train.bin");
   test::write_bytes(train100, records({{0, 5}, {3, 100}}, 0));
   CHECK_THROWS_WITH_AS(load_cifar100(fs::path(train100).parent_path().string(), true),
                        contains("cifar100: " + train100 + ": record 1 has fine label 100, outside 0..99"),

@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "engine/fovea.h"
-#include "data/data_test_util.h"
+#include "support/temp_files.h"
 #include "support/skip.h"
 
 using namespace fovea;
@@ -55,8 +55,8 @@ void write_mnist_dir(const TempDir& dir, const std::string& split, uint32_t n, u
                      uint32_t w, const std::vector<uint8_t>& labels, bool gzip = true) {
   const std::string sfx = gzip ? ".gz" : "";
   auto write = gzip ? write_gzip : write_plain;
-  write(dir.file(split + "-images-idx3-ubyte" + sfx), idx_bytes(8, {n, h, w}, counting(n * h * w)));
-  write(dir.file(split + "-labels-idx1-ubyte" + sfx),
+  write(dir.new_file(split + "-images-idx3-ubyte" + sfx), idx_bytes(8, {n, h, w}, counting(n * h * w)));
+  write(dir.new_file(split + "-labels-idx1-ubyte" + sfx),
         idx_bytes(8, {uint32_t(labels.size())}, labels));
 }
 
@@ -67,27 +67,27 @@ TEST_CASE("idx: gzipped and plain files read back with their dims and bytes") {
   const std::vector<uint8_t> data = counting(4 * 3 * 2);
   for (bool gz : {true, false}) {
     CAPTURE(gz);
-    const std::string path = dir.file(gz ? "a.gz" : "a");
+    const std::string path = dir.new_file(gz ? "a.gz" : "a");
     (gz ? write_gzip : write_plain)(path, idx_bytes(8, {4, 3, 2}, data));
     const IdxArray a = read_idx(path);
     CHECK(a.dims == Shape{4, 3, 2});
     CHECK(a.data == data);
   }
   // a large dim (above 2^16) decodes through all four header bytes
-  write_gzip(dir.file("big.gz"), idx_bytes(8, {70000}, counting(70000, 3)));
-  const IdxArray big = read_idx(dir.file("big.gz"));
+  write_gzip(dir.new_file("big.gz"), idx_bytes(8, {70000}, counting(70000, 3)));
+  const IdxArray big = read_idx(dir.new_file("big.gz"));
   CHECK(big.dims == Shape{70000});
   CHECK(big.data == counting(70000, 3));
 }
 
 TEST_CASE("idx: each kind of broken file is a named error") {
   TempDir dir;
-  const std::string missing = dir.file("missing.gz");
+  const std::string missing = dir.new_file("missing.gz");
   CHECK_THROWS_WITH_AS(read_idx(missing), contains("idx: " + missing + " does not exist"),
                        Error);
   CHECK_THROWS_WITH_AS(read_idx(dir.path.string()), doctest::Contains("is not a regular file"), Error);
 
-  const std::string truncated = dir.file("truncated.gz");
+  const std::string truncated = dir.new_file("truncated.gz");
   std::vector<uint8_t> cut = idx_bytes(8, {4, 3, 2}, counting(24));
   cut.resize(cut.size() - 14);
   write_gzip(truncated, cut);
@@ -95,58 +95,58 @@ TEST_CASE("idx: each kind of broken file is a named error") {
                        contains("idx: " + truncated + " is truncated: expected 24 bytes of "
                                          "data for dims [4, 3, 2], got 10"),
                        Error);
-  write_plain(dir.file("short_header"), {0, 0, 8});
-  CHECK_THROWS_WITH_AS(read_idx(dir.file("short_header")),
+  write_plain(dir.new_file("short_header"), {0, 0, 8});
+  CHECK_THROWS_WITH_AS(read_idx(dir.new_file("short_header")),
                        doctest::Contains("is truncated: expected a 4-byte header, got 3 bytes"), Error);
-  write_plain(dir.file("short_dims"), {0, 0, 8, 2, 0, 0, 0, 4, 0, 0});
-  CHECK_THROWS_WITH_AS(read_idx(dir.file("short_dims")),
+  write_plain(dir.new_file("short_dims"), {0, 0, 8, 2, 0, 0, 0, 4, 0, 0});
+  CHECK_THROWS_WITH_AS(read_idx(dir.new_file("short_dims")),
                        doctest::Contains("is truncated: expected 8 bytes of dimensions, got 6"),
                        Error);
 
   std::vector<uint8_t> longer = idx_bytes(8, {4}, counting(5));
-  write_plain(dir.file("trailing"), longer);
-  CHECK_THROWS_WITH_AS(read_idx(dir.file("trailing")),
+  write_plain(dir.new_file("trailing"), longer);
+  CHECK_THROWS_WITH_AS(read_idx(dir.new_file("trailing")),
                        doctest::Contains("has trailing data after the 4 bytes that dims [4] declare"),
                        Error);
 
   std::vector<uint8_t> magic = idx_bytes(8, {4}, counting(4));
   magic[0] = 0x50, magic[1] = 0x4b;  // a zip file, say
-  write_gzip(dir.file("magic.gz"), magic);
-  CHECK_THROWS_WITH_AS(read_idx(dir.file("magic.gz")),
+  write_gzip(dir.new_file("magic.gz"), magic);
+  CHECK_THROWS_WITH_AS(read_idx(dir.new_file("magic.gz")),
                        doctest::Contains("magic.gz has a wrong magic number (first bytes 80 75, "
                                          "expected 0 0): not an IDX file"),
                        Error);
-  write_plain(dir.file("float"), idx_bytes(0x0D, {1}, {0, 0, 0, 0}));
-  CHECK_THROWS_WITH_AS(read_idx(dir.file("float")),
+  write_plain(dir.new_file("float"), idx_bytes(0x0D, {1}, {0, 0, 0, 0}));
+  CHECK_THROWS_WITH_AS(read_idx(dir.new_file("float")),
                        doctest::Contains("holds elements of type byte 13 (float32); only 8 (0x08, "
                                          "unsigned byte) is supported"),
                        Error);
-  write_plain(dir.file("nodims"), {0, 0, 8, 0});
-  CHECK_THROWS_WITH_AS(read_idx(dir.file("nodims")), doctest::Contains("declares 0 dimensions"), Error);
-  write_plain(dir.file("huge"), idx_bytes(8, {0x7fffffff, 0x7fffffff}, {}));
-  CHECK_THROWS_WITH_AS(read_idx(dir.file("huge")), doctest::Contains("declares an implausible size"),
+  write_plain(dir.new_file("nodims"), {0, 0, 8, 0});
+  CHECK_THROWS_WITH_AS(read_idx(dir.new_file("nodims")), doctest::Contains("declares 0 dimensions"), Error);
+  write_plain(dir.new_file("huge"), idx_bytes(8, {0x7fffffff, 0x7fffffff}, {}));
+  CHECK_THROWS_WITH_AS(read_idx(dir.new_file("huge")), doctest::Contains("declares an implausible size"),
                        Error);
 
   // gzip streams: garbage after a gzip header, and a valid stream with flipped bytes inside
-  write_plain(dir.file("garbage.gz"), {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff,
+  write_plain(dir.new_file("garbage.gz"), {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff,
                                        0xff, 0xff, 0xff, 0xff});
-  CHECK_THROWS_WITH_AS(read_idx(dir.file("garbage.gz")),
+  CHECK_THROWS_WITH_AS(read_idx(dir.new_file("garbage.gz")),
                        doctest::Contains("garbage.gz is not a valid gzip file or is corrupt (zlib: "),
                        Error);
-  write_gzip(dir.file("flipped.gz"), idx_bytes(8, {2000}, counting(2000, 13)));
-  std::vector<uint8_t> gz = read_plain(dir.file("flipped.gz"));
+  write_gzip(dir.new_file("flipped.gz"), idx_bytes(8, {2000}, counting(2000, 13)));
+  std::vector<uint8_t> gz = read_plain(dir.new_file("flipped.gz"));
   REQUIRE(gz.size() > 40);
   for (size_t i = 15; i < gz.size() - 12; i += 3) gz[i] ^= 0x5a;
-  write_plain(dir.file("flipped.gz"), gz);
-  CHECK_THROWS_WITH_AS(read_idx(dir.file("flipped.gz")),
+  write_plain(dir.new_file("flipped.gz"), gz);
+  CHECK_THROWS_WITH_AS(read_idx(dir.new_file("flipped.gz")),
                        doctest::Contains("is not a valid gzip file or is corrupt"), Error);
   // a gzip stream cut short
-  write_gzip(dir.file("cut.gz"), idx_bytes(8, {2000}, counting(2000, 13)));
-  gz = read_plain(dir.file("cut.gz"));
+  write_gzip(dir.new_file("cut.gz"), idx_bytes(8, {2000}, counting(2000, 13)));
+  gz = read_plain(dir.new_file("cut.gz"));
   gz.resize(gz.size() / 2);
-  write_plain(dir.file("cut.gz"), gz);
-  CHECK_THROWS_WITH_AS(read_idx(dir.file("cut.gz")),
-                       contains("idx: " + dir.file("cut.gz") + " is truncated: the gzip stream ends "
+  write_plain(dir.new_file("cut.gz"), gz);
+  CHECK_THROWS_WITH_AS(read_idx(dir.new_file("cut.gz")),
+                       contains("idx: " + dir.new_file("cut.gz") + " is truncated: the gzip stream ends "
                                 "early (zlib: unexpected end of file)"),
                        Error);
 }
@@ -172,8 +172,8 @@ TEST_CASE("idx: MNIST layout, gzipped or plain, becomes a 1-channel dataset") {
 
 TEST_CASE("idx: MNIST layout errors name the files") {
   TempDir dir;
-  CHECK_THROWS_WITH_AS(load_fashion_mnist(dir.file("nowhere"), true),
-                       contains("fashion-mnist: data directory " + dir.file("nowhere") +
+  CHECK_THROWS_WITH_AS(load_fashion_mnist(dir.new_file("nowhere"), true),
+                       contains("fashion-mnist: data directory " + dir.new_file("nowhere") +
                                          " does not exist"),
                        Error);
   CHECK_THROWS_WITH_AS(load_fashion_mnist(dir.path.string(), true),
@@ -181,13 +181,13 @@ TEST_CASE("idx: MNIST layout errors name the files") {
   write_mnist_dir(dir, "train", 3, 2, 2, {1, 2, 3, 4});
   CHECK_THROWS_WITH_AS(load_fashion_mnist(dir.path.string(), true),
                        contains("train-images-idx3-ubyte.gz holds 3 images but " +
-                                         dir.file("train-labels-idx1-ubyte.gz") + " holds 4 labels"),
+                                         dir.new_file("train-labels-idx1-ubyte.gz") + " holds 4 labels"),
                        Error);
   write_mnist_dir(dir, "train", 3, 2, 2, {1, 10, 3});
   CHECK_THROWS_WITH_AS(load_fashion_mnist(dir.path.string(), true),
                        doctest::Contains("label 10 of example 1 is not a class of 0..9"), Error);
-  write_gzip(dir.file("train-images-idx3-ubyte.gz"), idx_bytes(8, {3, 4}, counting(12)));
-  write_gzip(dir.file("train-labels-idx1-ubyte.gz"), idx_bytes(8, {3}, {1, 2, 3}));
+  write_gzip(dir.new_file("train-images-idx3-ubyte.gz"), idx_bytes(8, {3, 4}, counting(12)));
+  write_gzip(dir.new_file("train-labels-idx1-ubyte.gz"), idx_bytes(8, {3}, {1, 2, 3}));
   CHECK_THROWS_WITH_AS(load_fashion_mnist(dir.path.string(), true),
                        doctest::Contains("should hold images [N, H, W], has dims [3, 4]"), Error);
 }

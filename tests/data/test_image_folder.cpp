@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <set>
 
-#include "data/data_test_util.h"
+#include "support/temp_files.h"
 #include "engine/fovea.h"
 #include "support/skip.h"
 
@@ -41,14 +41,14 @@ struct Tree {
   std::string root;
   Tree() {
     root = (dir.path / "train").string();
-    write_png(dir.file("train/cat/a.png"), 5, 4, 3);
-    REQUIRE(stbi_write_bmp(dir.file("train/cat/b.bmp").c_str(), 3, 3, 3, pattern(3, 3, 3).data()));
-    write_png(dir.file("train/dog/g.png"), 4, 6, 1);
-    test::write_text(dir.file("train/dog/notes.txt"), "not an image");
-    write_png(dir.file("train/dog/sub/r.png"), 2, 2, 4);
+    write_png(dir.new_file("train/cat/a.png"), 5, 4, 3);
+    REQUIRE(stbi_write_bmp(dir.new_file("train/cat/b.bmp").c_str(), 3, 3, 3, pattern(3, 3, 3).data()));
+    write_png(dir.new_file("train/dog/g.png"), 4, 6, 1);
+    test::write_text(dir.new_file("train/dog/notes.txt"), "not an image");
+    write_png(dir.new_file("train/dog/sub/r.png"), 2, 2, 4);
     std::vector<uint8_t> flat(8 * 8 * 3);
     for (size_t i = 0; i < flat.size(); ++i) flat[i] = uint8_t(i % 3 == 0 ? 200 : i % 3 == 1 ? 100 : 50);
-    REQUIRE(stbi_write_jpg(dir.file("train/emu/j.jpg").c_str(), 8, 8, 3, flat.data(), 95));
+    REQUIRE(stbi_write_jpg(dir.new_file("train/emu/j.jpg").c_str(), 8, 8, 3, flat.data(), 95));
   }
 };
 
@@ -135,15 +135,15 @@ TEST_CASE("image_folder: fixed-size resizing, one channel, and the cache") {
 TEST_CASE("image_folder: human-readable class names from classes.txt") {
   Tree t;
   // In the parent of the root (Tiny ImageNet's layout), with a class it does not list.
-  test::write_text(t.dir.file("classes.txt"), "cat\tFelis catus\n\ndog\tCanis familiaris, dog\n");
+  test::write_text(t.dir.new_file("classes.txt"), "cat\tFelis catus\n\ndog\tCanis familiaris, dog\n");
   ImageFolder folder(t.root);
   CHECK(folder.class_names() == std::vector<std::string>{"Felis catus", "Canis familiaris, dog", "emu"});
   CHECK(folder.classes() == std::vector<std::string>{"cat", "dog", "emu"});
   // In the root itself (a file, not a class), which wins; a trailing slash on the root is fine.
-  test::write_text(t.dir.file("train/classes.txt"), "emu Dromaius\n");
+  test::write_text(t.dir.new_file("train/classes.txt"), "emu Dromaius\n");
   CHECK(ImageFolder(t.root + "/").class_names() == std::vector<std::string>{"cat", "dog", "Dromaius"});
   // Named explicitly.
-  const std::string other = t.dir.file("names.tsv");
+  const std::string other = t.dir.new_file("names.tsv");
   test::write_text(other, "dog\tHound\n");
   CHECK(ImageFolder(t.root, {.class_names_file = other}).class_names()[1] == "Hound");
   test::write_text(other, "dog\tHound\nbroken-line\n");
@@ -157,7 +157,7 @@ TEST_CASE("image_folder: human-readable class names from classes.txt") {
 
 TEST_CASE("image_folder: corrupt images, empty class folders and missing roots are named errors") {
   Tree t;
-  const std::string bad = t.dir.file("train/dog/bad.png");
+  const std::string bad = t.dir.new_file("train/dog/bad.png");
   test::write_bytes(bad, {0x89, 'P', 'N', 'G', 1, 2, 3, 4, 5, 6, 7});
   ImageFolder folder(t.root);
   REQUIRE(folder.size() == 6);
@@ -183,7 +183,7 @@ TEST_CASE("image_folder: corrupt images, empty class folders and missing roots a
   for (int64_t i = 0; i < skipping.size(); ++i) CHECK(read(skipping, i).c == 3);
 
   fs::create_directories(fs::path(t.root) / "fox");
-  test::write_text(t.dir.file("train/fox/readme.md"), "no images here");
+  test::write_text(t.dir.new_file("train/fox/readme.md"), "no images here");
   CHECK_THROWS_WITH_AS(ImageFolder(t.root),
                        contains("image_folder: class folder " + (fs::path(t.root) / "fox").string() +
                                 " holds no images (.jpg, .jpeg, .png"),
@@ -192,13 +192,13 @@ TEST_CASE("image_folder: corrupt images, empty class folders and missing roots a
   fs::remove_all(fs::path(t.root) / "emu");
   fs::remove_all(fs::path(t.root) / "cat");
   fs::remove(bad);
-  test::write_bytes(t.dir.file("train/dog/only.png"), {1, 2, 3});
-  fs::remove(t.dir.file("train/dog/g.png"));
+  test::write_bytes(t.dir.new_file("train/dog/only.png"), {1, 2, 3});
+  fs::remove(t.dir.new_file("train/dog/g.png"));
   fs::remove_all(fs::path(t.root) / "dog" / "sub");
   CHECK_THROWS_WITH_AS(ImageFolder(t.root, {.skip_unreadable = true}),
                        doctest::Contains("holds no readable images"), Error);
 
-  const std::string empty_root = fs::path(t.dir.file("empty/x")).parent_path().string();
+  const std::string empty_root = fs::path(t.dir.new_file("empty/x")).parent_path().string();
   CHECK_THROWS_WITH_AS(ImageFolder{empty_root},
                        contains("image_folder: " + empty_root + " has no class folders"), Error);
   CHECK_THROWS_WITH_AS(ImageFolder{empty_root + "/nothing"}, doctest::Contains("does not exist"),

@@ -8,7 +8,7 @@
 #include <numeric>
 #include <set>
 
-#include "data/data_test_util.h"
+#include "support/temp_files.h"
 #include "engine/fovea.h"
 
 using namespace fovea;
@@ -369,7 +369,7 @@ TEST_CASE("epoch plan: the order and every drawn parameter, replayable from its 
 
   // The JSON, written and read back, rebuilds the loader's batches byte for byte.
   test::TempDir dir;
-  const std::string path = dir.file("plan.json");
+  const std::string path = dir.new_file("plan.json");
   write_epoch_plan(plan, path);
   std::ifstream f(path);
   const nlohmann::json j = nlohmann::json::parse(f);

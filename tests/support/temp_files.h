@@ -1,13 +1,14 @@
-// Helpers shared by the data tests: temporary directories and files, and matchers for
-// messages built from paths.
+// Helpers for tests that write files: a scratch directory and raw byte access.
 #pragma once
 
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -19,19 +20,34 @@ struct TempDir {
   TempDir() {
     static int counter = 0;
     path = std::filesystem::temp_directory_path() /
-           ("fovea_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+           ("fovea_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     std::filesystem::create_directories(path);
   }
   ~TempDir() { std::filesystem::remove_all(path); }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
-  // The path of `name` inside (its parent folders created).
-  std::string file(const std::string& name) const {
+  // The path of `name` inside; nothing is created.
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  // The same, with the parent folders of `name` created.
+  std::string new_file(const std::string& name) const {
     const std::filesystem::path p = path / name;
     std::filesystem::create_directories(p.parent_path());
     return p.string();
   }
+  // Names of everything in the directory, sorted (to see that no temp file was left behind).
+  std::vector<std::string> listing() const {
+    std::vector<std::string> out;
+    for (const auto& entry : std::filesystem::directory_iterator(path))
+      out.push_back(entry.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
 };
+
+inline std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
 
 inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream f(path, std::ios::binary);
