@@ -33,7 +33,7 @@ TEST_CASE("a tensor used twice receives the sum of both gradients") {
   CHECK(x.grad().at({1}) == doctest::Approx(std::exp(-1.0) * 1));
 }
 
-TEST_CASE("backward with an explicit upstream gradient; implicit needs a scalar") {
+TEST_CASE("backward with an explicit upstream gradient, implicit needs a scalar") {
   Tensor x = vec({1, 2}).set_requires_grad();
   Tensor y = x * 2.0;
   CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("implicit gradient needs a one-element"),
@@ -45,7 +45,7 @@ TEST_CASE("backward with an explicit upstream gradient; implicit needs a scalar"
   CHECK_THROWS_WITH_AS(vec({1}).backward(), doctest::Contains("does not require grad"), Error);
 }
 
-TEST_CASE("the graph is freed after backward; a second backward is a clear error") {
+TEST_CASE("the graph is freed after backward, a second backward is a clear error") {
   Tensor x = vec({1, 2}).set_requires_grad();
   Tensor loss = sum(x * x);
   loss.backward();
@@ -137,7 +137,7 @@ TEST_CASE("NoGradGuard, detach and requires_grad") {
                        doctest::Contains("only float tensors"), Error);
 }
 
-TEST_CASE("retain_grad keeps a non-leaf's gradient; hooks see and may replace gradients") {
+TEST_CASE("retain_grad keeps a non-leaf's gradient, hooks see and may replace gradients") {
   Tensor x = vec({1, 2, 3}).set_requires_grad();
   Tensor h = x * 2.0;
   h.retain_grad();

@@ -117,7 +117,7 @@ TrainingState sample_state() {
 
 }  // namespace
 
-TEST_CASE("checkpoint: a model round trips; a fresh model gives identical outputs after loading") {
+TEST_CASE("checkpoint: a model round trips, a fresh model gives identical outputs after loading") {
   TempDir dir;
   const std::string path = dir.file("run.ckpt");
   auto model = make_mlp(1);

@@ -291,7 +291,7 @@ TEST_CASE("safetensors: invalid tensors and names are refused before any file is
   CHECK(dir.listing().empty());
 }
 
-TEST_CASE("safetensors: writes are atomic; a failed write keeps the old file and no temp file") {
+TEST_CASE("safetensors: writes are atomic, a failed write keeps the old file and no temp file") {
   TempDir dir;
   const std::string path = dir.file("ckpt.safetensors");
   const Tensor old_value = from_values({1, 2, 3}, {3});

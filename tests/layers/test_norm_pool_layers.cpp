@@ -37,7 +37,7 @@ TEST_CASE("BatchNorm2d: PyTorch's names, running statistics and num_batches_trac
                                                std::sqrt(bn.running_var.at({2}) + 1e-5)));
 }
 
-TEST_CASE("BatchNorm: momentum None is a cumulative average; no tracking uses batch stats") {
+TEST_CASE("BatchNorm: momentum None is a cumulative average, no tracking uses batch stats") {
   nn::BatchNormOptions cumulative;
   cumulative.momentum = std::nullopt;
   nn::BatchNorm1d bn(2, cumulative);

@@ -214,7 +214,7 @@ TEST_CASE("max_pool2d: -inf padding is never chosen, even over negative values")
   CHECK(ints(ri.indices) == std::vector<int64_t>{0, 0, 1, 0, 0, 1, 2, 2, 3});
 }
 
-TEST_CASE("max_pool2d: NaN wins; the last NaN of a window gives the index, as PyTorch's kernel") {
+TEST_CASE("max_pool2d: NaN wins, the last NaN of a window gives the index, as PyTorch's kernel") {
   Tensor x = plane({1, kNaN, 3, kNaN, 2, 0}, 2, 3).set_requires_grad();
   Pool2dOptions o;
   o.kernel = {2, 3};
@@ -346,7 +346,7 @@ TEST_CASE("adaptive pools agree with brute-force bins, including outputs larger 
   }
 }
 
-TEST_CASE("adaptive pools: -1 keeps a size; {1, 1} is the global mean / max") {
+TEST_CASE("adaptive pools: -1 keeps a size, {1, 1} is the global mean / max") {
   Generator gen(8);
   const Tensor x = randn({2, 3, 6, 5}, DType::Float64, &gen);
   check_near(values(adaptive_avg_pool2d(x, {1, 1})), values(mean(x, {2, 3}, true)), 1e-15);

@@ -50,7 +50,7 @@ TEST_CASE("Adam: a constant gradient moves each element by lr g / (|g| + eps) pe
   CHECK(opt.state(0).tensors.count("max_exp_avg_sq") == 0);
 }
 
-TEST_CASE("Adam: weight decay is added to the gradient; AdamW decays the parameter itself") {
+TEST_CASE("Adam: weight decay is added to the gradient, AdamW decays the parameter itself") {
   // Adam: g' = g + wd p0 = [0.5 + 0.1, -0.25 - 0.2]; one step moves by lr g' / (|g'| + eps).
   Tensor a = param({1, -2});
   Adam adam({a}, {.lr = 0.1, .weight_decay = 0.1});
@@ -73,7 +73,7 @@ TEST_CASE("Adam: weight decay is added to the gradient; AdamW decays the paramet
   CHECK(adamw.name() == "AdamW");
 }
 
-TEST_CASE("AdamW: PyTorch's default weight decay 1e-2; Adam's is 0") {
+TEST_CASE("AdamW: PyTorch's default weight decay 1e-2, Adam's is 0") {
   Tensor a = param({1}), b = param({1});
   AdamW adamw({a}, {.lr = 0.5});
   Adam adam({b}, {.lr = 0.5});
@@ -126,7 +126,7 @@ TEST_CASE("Adam: bias correction counts each parameter's own steps") {
   CHECK(a.item() == doctest::Approx(-2 * adam_move(0.1, 1)).epsilon(1e-14));
 }
 
-TEST_CASE("Adam: non-contiguous gradients; the gradient is left untouched") {
+TEST_CASE("Adam: non-contiguous gradients, the gradient is left untouched") {
   Tensor p = zeros({2, 3}, DType::Float64).set_requires_grad();
   Tensor q = zeros({2, 3}, DType::Float64).set_requires_grad();
   const Tensor g = from_values({1, -2, 3, -4, 5, -6}, {3, 2}, DType::Float64).t();

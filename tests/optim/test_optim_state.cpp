@@ -143,7 +143,7 @@ TEST_CASE("optimizer state: a resumed AdamW (amsgrad) run is bit-identical") {
   check_resume(&make_adamw);
 }
 
-TEST_CASE("optimizer state: loading copies; parameters are untouched") {
+TEST_CASE("optimizer state: loading copies, parameters are untouched") {
   Trained tr;
   const std::vector<Tensor> params = copies(tr.params);
   const std::vector<float> p0 = params[0].to_vector<float>();

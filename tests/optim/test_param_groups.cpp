@@ -67,7 +67,7 @@ TEST_CASE("param groups: each group's options are the defaults changed by its ow
   CHECK(opt.state(2).step == 1);
 }
 
-TEST_CASE("param groups: set_lr sets every group or one; initial_lr stays") {
+TEST_CASE("param groups: set_lr sets every group or one, initial_lr stays") {
   Tensor a = param({1}), b = param({2});
   SGD opt({{.params = {a}}, {.params = {b}, .options = {{"lr", 0.02}}}}, {.lr = 0.1});
   opt.set_lr(1, 0.5);

@@ -49,7 +49,7 @@ TEST_CASE("LinearLR and warmup_then: linear warm-up, then the next schedule from
   check_lrs(seq, 1.0, {{0, 0.5}, {1, 0.75}, {2, 1.0}, {3, 0.5}, {4, 1.0}, {5, 0.5}, {6, 0.0}});
 }
 
-TEST_CASE("OneCycleLR: up from max/25 to max at pct_start, down to max/25e4; momentum opposite") {
+TEST_CASE("OneCycleLR: up from max/25 to max at pct_start, down to max/25e4, momentum opposite") {
   const OneCycleLR s(10);  // the peak is at step 0.3 * 10 - 1 = 2, the floor at step 9
   check_lrs(s, 1.0, {{0, 0.04}, {1, 1 + (0.04 - 1) / 2}, {2, 1.0}, {9, 4e-6}});
   // step 10 = total_steps is still valid (PyTorch's last scheduler.step()), 11 is not
@@ -66,7 +66,7 @@ TEST_CASE("OneCycleLR: up from max/25 to max at pct_start, down to max/25e4; mom
   check_lrs(lin, 1.0, {{0, 0.1}, {1, 1.0}, {2, 0.505}, {3, 0.01}});
 }
 
-TEST_CASE("Schedule::apply: every group from its own initial lr; momentum or beta1 cycled") {
+TEST_CASE("Schedule::apply: every group from its own initial lr, momentum or beta1 cycled") {
   Tensor a = zeros({1}, DType::Float64).set_requires_grad();
   Tensor b = zeros({1}, DType::Float64).set_requires_grad();
   SGD sgd({{.params = {a}}, {.params = {b}, .options = {{"lr", 0.01}}}}, {.lr = 0.1});

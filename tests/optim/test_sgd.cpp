@@ -82,7 +82,7 @@ TEST_CASE("SGD: Nesterov momentum with weight decay") {
                {0.27376747099999987, 0.72593533800000021, 0.67232588800000004}});
 }
 
-TEST_CASE("SGD: the momentum buffer is per-parameter state; undefined grads are skipped") {
+TEST_CASE("SGD: the momentum buffer is per-parameter state, undefined grads are skipped") {
   Tensor a = from_values({1, 2}, {2}, DType::Float64).set_requires_grad();
   Tensor b = from_values({3}, {1}, DType::Float64).set_requires_grad();
   SGD opt({a, b}, 0.5, 0.9);
