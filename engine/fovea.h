@@ -13,6 +13,7 @@
 #include "engine/core/random.h"
 #include "engine/core/tensor.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/conv.h"
 #include "engine/ops/index.h"
 #include "engine/ops/join.h"
 #include "engine/ops/loss.h"
