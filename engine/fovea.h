@@ -22,6 +22,7 @@
 #include "engine/data/transforms.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/conv.h"
 #include "engine/ops/dropout.h"
 #include "engine/ops/index.h"
 #include "engine/ops/join.h"
