@@ -118,6 +118,34 @@ TEST_CASE("gradcheck fails on a deliberately wrong backward and names the elemen
   CHECK(good.max_error < 1e-8);
 }
 
+TEST_CASE("directional gradcheck: a few forward passes, and it also catches a wrong backward") {
+  CustomFunction wrong{"WrongTanh", [](const std::vector<Tensor>& in) { return tanh(in[0]); },
+                       [](const std::vector<Tensor>&, const Tensor& y, const Tensor& g) {
+                         return std::vector<Tensor>{g * (1.0 - y)};  // should be 1 - y^2
+                       }};
+  Generator gen(8);
+  Tensor x = randn({6, 5}, DType::Float64, &gen).set_requires_grad();
+  Tensor w = randn({5, 4}, DType::Float64, &gen).set_requires_grad();
+  int calls = 0;
+  auto good = [&](const std::vector<Tensor>& in) {
+    ++calls;
+    return tanh(matmul(in[0], in[1]));
+  };
+  const GradcheckReport ok = gradcheck_directional(good, {x, w});
+  CHECK(ok.ok);
+  CHECK(calls == 5);  // one for the analytic gradient, four for the differences at h and h/2
+  CHECK(ok.summary().find("along a random direction") != std::string::npos);
+  auto bad = [&](const std::vector<Tensor>& in) { return wrong.apply({matmul(in[0], in[1])}); };
+  const GradcheckReport caught = gradcheck_directional(bad, {x, w});
+  CHECK_FALSE(caught.ok);
+  CHECK(caught.max_error > 1e-3);
+  // A kink just beside the input: the difference at eps straddles it, a smaller one does not.
+  Tensor near = from_values({3e-7, -2e-7, 0.5}, {3}, DType::Float64).set_requires_grad();
+  const GradcheckReport kink = gradcheck_directional(
+      [](const std::vector<Tensor>& in) { return relu(in[0]) * 3.0; }, {near});
+  CHECK(kink.ok);
+}
+
 TEST_CASE("NoGradGuard, detach and requires_grad") {
   Tensor x = vec({1, 2}).set_requires_grad();
   {

@@ -23,4 +23,26 @@ void check_module_gradients(const std::string& name, const std::shared_ptr<nn::M
   for (const auto& [pname, p] : params) module->replace_parameter(pname, p);
 }
 
+void check_module_directional(const std::string& name, const std::shared_ptr<nn::Module>& module,
+                              const Shape& input_shape, uint64_t seed) {
+  const auto params = module->named_parameters();
+  Generator gen(seed);
+  std::vector<Tensor> inputs{randn(input_shape, DType::Float64, &gen).set_requires_grad()};
+  for (const auto& [pname, p] : params) {
+    REQUIRE_MESSAGE(p.dtype() == DType::Float64, name, ": parameter ", pname, " is ", p.str());
+    inputs.push_back(p.detach().clone().set_requires_grad());
+  }
+  auto fn = [&](const std::vector<Tensor>& x) {
+    for (size_t i = 0; i < params.size(); ++i) module->replace_parameter(params[i].first, x[i + 1]);
+    return (*module)(x[0]);
+  };
+  GradcheckOptions options;
+  options.seed = seed;
+  options.directions = 8;  // ReLU / max-pool kinks: a direction that crosses one is redrawn
+  const GradcheckReport r = gradcheck_directional(fn, inputs, options);
+  for (const auto& [pname, p] : params) module->replace_parameter(pname, p);
+  INFO(name, ": ", r.summary());
+  CHECK(r.ok);
+}
+
 }  // namespace fovea::test

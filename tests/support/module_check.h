@@ -17,4 +17,9 @@ void check_module_gradients(const std::string& name, const std::shared_ptr<nn::M
                             const Shape& input_shape, Inputs inputs = Inputs::Normal,
                             std::vector<Layout> layouts = {Layout::Contiguous, Layout::Permuted});
 
+// The directional form (engine/autograd/gradcheck.h): one random direction over the input and
+// every parameter, two extra forward passes; for whole networks at realistic sizes.
+void check_module_directional(const std::string& name, const std::shared_ptr<nn::Module>& module,
+                              const Shape& input_shape, uint64_t seed = 1);
+
 }  // namespace fovea::test
