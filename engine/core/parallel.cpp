@@ -12,6 +12,14 @@ void set_num_threads(int n) {
   openblas_set_num_threads(n);
 }
 
-int get_num_threads() { return omp_get_max_threads(); }
+namespace {
+thread_local int serial_depth = 0;
+}
+
+int get_num_threads() { return serial_depth > 0 ? 1 : omp_get_max_threads(); }
+
+SerialRegion::SerialRegion() { ++serial_depth; }
+SerialRegion::~SerialRegion() { --serial_depth; }
+bool in_serial_region() { return serial_depth > 0; }
 
 }  // namespace fovea

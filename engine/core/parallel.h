@@ -9,7 +9,21 @@
 namespace fovea {
 
 void set_num_threads(int n);
-int get_num_threads();
+int get_num_threads();  // 1 inside a SerialRegion
+
+// Marks the current thread as one that must not start OpenMP teams for as long as it lives:
+// parallel_for runs on the thread itself and get_num_threads() is 1. Data-loader workers use
+// it: their parallelism is the worker itself, and every extra OpenMP master makes libgomp count
+// more threads than cores and throttle the spinning of the trainer's own team (a ResNet epoch
+// on 2 cores ran 5x slower).
+class SerialRegion {
+ public:
+  SerialRegion();
+  ~SerialRegion();
+  SerialRegion(const SerialRegion&) = delete;
+  SerialRegion& operator=(const SerialRegion&) = delete;
+};
+bool in_serial_region();
 
 // Work below this many elements runs on one thread: an OpenMP fork costs a few microseconds.
 constexpr int64_t kParallelGrain = 32768;
@@ -19,7 +33,7 @@ constexpr int64_t kParallelGrain = 32768;
 template <typename Body>
 void parallel_for(int64_t n, int64_t cost_per_item, Body&& body) {
   if (n <= 0) return;
-  if (n * cost_per_item < kParallelGrain || n == 1) {
+  if (n * cost_per_item < kParallelGrain || n == 1 || in_serial_region()) {
     body(int64_t(0), n);
     return;
   }

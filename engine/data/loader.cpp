@@ -1,6 +1,6 @@
 #include "engine/data/loader.h"
 
-#include <omp.h>
+#include "engine/core/parallel.h"
 
 #include <algorithm>
 #include <condition_variable>
@@ -87,8 +87,8 @@ class EpochRun {
 
   void work() {
     // The parallelism of a worker is the worker: a dataset's parallel_for runs on this thread
-    // alone instead of starting an OpenMP team per worker.
-    omp_set_num_threads(1);
+    // alone instead of starting an OpenMP team per worker (core/parallel.h).
+    SerialRegion serial;
     for (;;) {
       int64_t b = 0;
       {

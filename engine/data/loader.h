@@ -16,7 +16,7 @@
 // dataset's get_batch may still use OpenMP threads inside). With num_workers = n > 0, n
 // threads build the batches of the epoch ahead of the consumer, at most n * prefetch batches
 // ahead; the consumer receives them in batch order. Inside a worker OpenMP is limited to one
-// thread (omp_set_num_threads(1) on that thread), so n workers use n cores for data and do not
+// thread (a SerialRegion, core/parallel.h), so n workers use n cores for data and do not
 // multiply with the OpenMP pool of the training kernels; on a machine with few cores, 1-2
 // workers hide CIFAR augmentation or JPEG decoding behind the training step. An exception in a
 // worker is rethrown, unchanged (same type and message), when the consumer reaches that batch.

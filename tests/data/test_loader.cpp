@@ -199,7 +199,7 @@ class Probe : public Dataset {
   ImageShape image_shape() const override { return inner_->image_shape(); }
   Batch get_batch(const std::vector<int64_t>& indices, EpochKey key = {}) const override {
     ++calls;
-    omp_threads = omp_get_max_threads();
+    omp_threads = get_num_threads();  // 1 inside a worker (a SerialRegion)
     for (int64_t i : indices) FOVEA_CHECK(i != poison_, "probe: example ", i, " is broken");
     std::this_thread::sleep_for(
         std::chrono::microseconds((indices[0] * 7919 + key.epoch * 104729) % 3000));

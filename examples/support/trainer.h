@@ -1,0 +1,69 @@
+// The training loop behind examples/train, as a library so tests can run it: data sets,
+// models, optimisers and schedules chosen by name, a progress display, per-epoch metrics
+// (metrics.csv and curves.png), checkpoints with --resume, and a final confusion matrix.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace fovea::train {
+
+struct Config {
+  // data
+  std::string dataset = "fashion-mnist";  // fashion-mnist, mnist, cifar10, cifar100, imagefolder
+  std::string data;                       // "" : the dataset's default location
+  std::string augment = "default";        // a transforms pipeline ("crop:32:4,flip"), none, default
+  int64_t image_size = 0;                 // imagefolder: resize to this square size when > 0
+  int workers = 1;                        // background loader threads
+  int64_t limit_train = 0, limit_test = 0;  // use only the first N images (0: all)
+  // model
+  std::string model = "resnet20";  // mlp, resnet20/32/44/56/110, resnet18/34
+  std::string shortcut = "A";      // CIFAR ResNets: A or B
+  std::string stem = "cifar";      // resnet18/34: cifar or imagenet
+  std::string attention = "none";
+  std::vector<int64_t> hidden = {512};  // mlp
+  // optimisation
+  int epochs = 3;
+  int64_t batch_size = 128;
+  std::string optimizer = "sgd";   // sgd, adam, adamw
+  double lr = 0.1, momentum = 0.9, weight_decay = 5e-4;
+  bool nesterov = false, no_decay_bias_norm = false;
+  std::string schedule = "cosine";  // none, step, multistep, cosine, onecycle
+  std::vector<double> milestones = {0.5, 0.75};  // multistep: fractions of the run
+  double gamma = 0.1;                 // step / multistep decay
+  double warmup_epochs = 0;           // linear warm-up before the schedule
+  double label_smoothing = 0;
+  // run
+  uint64_t seed = 1;
+  int threads = 0;  // 0: every core
+  std::string device = "cpu";
+  std::string out = "runs/latest";
+  std::string resume;      // a checkpoint to continue from ("" : start afresh)
+  std::string export_plans;  // write each epoch's data order and augmentation here (JSON)
+  bool quiet = false;
+};
+
+struct EpochMetrics {
+  int64_t epoch = 0;
+  double lr = 0, train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;
+  double seconds = 0, images_per_second = 0;
+};
+
+struct Result {
+  std::vector<EpochMetrics> history;  // every epoch, resumed ones included
+  std::vector<std::string> class_names;
+  std::vector<int64_t> confusion;     // K x K, row = true class, column = predicted
+  int64_t correct = 0, total = 0;
+  double seconds = 0;                 // this invocation's wall time
+};
+
+// Runs the configured training; progress and results go to `out`. Throws fovea::Error on bad
+// configuration or data (the message names the option or the file).
+Result run(const Config& config, std::ostream& out);
+
+// The configuration as JSON (saved in checkpoints and as <out>/config.json).
+std::string config_json(const Config& config);
+
+}  // namespace fovea::train
