@@ -8,6 +8,8 @@
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/parallel.h"
+#include "engine/cpu/conv_depthwise.h"
+#include "engine/cpu/conv_geometry.h"
 
 extern "C" int openblas_get_num_threads(void);
 extern "C" void openblas_set_num_threads(int num_threads);
@@ -24,6 +26,8 @@ KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, const Tensor&, cons
                 const Tensor&, const Conv2dOptions&)>
     conv2d_backward_kernel{"conv2d_backward", &conv2d_backward_cpu};
 
+using namespace conv_detail;
+
 namespace {
 
 // A column matrix of a chunk of images is kept near this size so that im2col's writes are
@@ -31,40 +35,6 @@ namespace {
 constexpr int64_t kColumnBytes = 1 << 20;
 // Images are chunked until a GEMM has about this many columns (when the buffer allows it).
 constexpr int64_t kTargetColumns = 1024;
-
-// Sizes of one convolution; x is [n, c, h, w], the output [n, c_out, ho, wo].
-struct Geometry {
-  int64_t n, c, h, w;
-  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
-  int64_t ho, wo;
-  int64_t plane() const { return h * w; }
-  int64_t out_plane() const { return ho * wo; }
-  int64_t taps() const { return kh * kw; }
-  // 1x1, stride 1, no padding: each image already is its own column matrix [c, h w].
-  bool direct() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
-};
-
-Geometry geometry(const Shape& x, int64_t kh, int64_t kw, const Conv2dOptions& o) {
-  Geometry g{x[0], x[1], x[2], x[3], kh, kw, o.stride[0], o.stride[1], o.padding[0],
-             o.padding[1], o.dilation[0], o.dilation[1], 0, 0};
-  g.ho = (g.h + 2 * g.ph - g.dh * (kh - 1) - 1) / g.sh + 1;
-  g.wo = (g.w + 2 * g.pw - g.dw * (kw - 1) - 1) / g.sw + 1;
-  return g;
-}
-
-// The output positions [lo, hi) of one axis whose input position o * stride + start lies
-// inside [0, in); the others read padding.
-struct Span {
-  int64_t lo, hi;
-};
-Span inside(int64_t out, int64_t in, int64_t stride, int64_t start) {
-  auto first_at_least = [&](int64_t bound) {  // smallest o >= 0 with o * stride + start >= bound
-    const int64_t need = bound - start;
-    return std::clamp<int64_t>(need <= 0 ? 0 : (need + stride - 1) / stride, 0, out);
-  };
-  const int64_t lo = first_at_least(0);
-  return {lo, std::max(lo, first_at_least(in))};
-}
 
 // Walks the valid entries of column-matrix rows [r0, r1) (row = (c, p, q), over `nb` images
 // starting at x, `image` elements apart): visit(col_row_segment, x_row, x_start, Span, step)
@@ -76,8 +46,7 @@ void for_each_tap_row(const Geometry& g, X* x, int64_t image, int64_t nb, T* col
   const int64_t out_plane = g.out_plane();
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t c = r / g.taps(), p = (r / g.kw) % g.kh, q = r % g.kw;
-    const Span rows = inside(g.ho, g.h, g.sh, p * g.dh - g.ph);
-    const Span cols = inside(g.wo, g.w, g.sw, q * g.dw - g.pw);
+    const Span rows = tap_rows(g, p), cols = tap_cols(g, q);
     for (int64_t n = 0; n < nb; ++n) {
       X* src = x + n * image + c * g.plane();
       T* dst = col + r * ld + n * out_plane;
@@ -85,7 +54,7 @@ void for_each_tap_row(const Geometry& g, X* x, int64_t image, int64_t nb, T* col
       for (int64_t i = rows.lo; i < rows.hi; ++i) {
         T* d = dst + i * g.wo;
         fill(d, cols.lo);
-        visit(d, src + (i * g.sh + p * g.dh - g.ph) * g.w, q * g.dw - g.pw, cols, g.sw);
+        visit(d, src + (i * g.sh + g.row_shift(p)) * g.w, g.col_shift(q), cols, g.sw);
         fill(d + cols.hi, g.wo - cols.hi);
       }
       fill(dst + rows.hi * g.wo, (g.ho - rows.hi) * g.wo);
@@ -104,8 +73,7 @@ void im2col_rows(const Geometry& g, const T* x, int64_t image, int64_t nb, T* co
     // (8x8 planes) cost more than the copy itself.
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t c = r / g.taps(), p = (r / g.kw) % g.kh, q = r % g.kw;
-      const Span rows = inside(g.ho, g.h, 1, p * g.dh - g.ph);
-      const Span cols = inside(g.wo, g.w, 1, q * g.dw - g.pw);
+      const Span rows = tap_rows(g, p), cols = tap_cols(g, q);
       for (int64_t n = 0; n < nb; ++n) {
         const T* src = x + n * image + c * g.plane();
         T* dst = col + r * ld + n * g.out_plane();
@@ -118,7 +86,7 @@ void im2col_rows(const Geometry& g, const T* x, int64_t image, int64_t nb, T* co
         // From the first valid entry to the last one: all of it lies inside the plane.
         const int64_t first = rows.lo * g.wo + cols.lo;
         const int64_t count = (rows.hi - 1 - rows.lo) * g.wo + (cols.hi - cols.lo);
-        std::memcpy(dst + first, src + first + (p * g.dh - g.ph) * g.w + (q * g.dw - g.pw),
+        std::memcpy(dst + first, src + first + g.row_shift(p) * g.w + g.col_shift(q),
                     sizeof(T) * count);
         for (int64_t i = rows.lo; i < rows.hi; ++i) {
           T* d = dst + i * g.wo;
@@ -373,6 +341,7 @@ void conv2d_forward_cpu(const Tensor& x_in, const Tensor& w_in, const Tensor& bi
   if (y.numel() == 0) return;
   const Tensor x = x_in.contiguous(), w = w_in.contiguous();
   const Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
+  if (conv2d_is_depthwise(x, opt)) return conv2d_depthwise_forward_cpu(x, w, bias, y, opt);
   const Geometry g = geometry(x.shape(), w.shape()[2], w.shape()[3], opt);
   FOVEA_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
     using T = scalar_t;
@@ -392,6 +361,8 @@ void conv2d_backward_cpu(const Tensor& x_in, const Tensor& w_in, const Tensor& d
                          const Conv2dOptions& opt) {
   NoGradGuard no_grad;
   const Tensor x = x_in.contiguous(), w = w_in.contiguous(), dy = dy_in.contiguous();
+  if (conv2d_is_depthwise(x, opt))
+    return conv2d_depthwise_backward_cpu(x, w, dy, dx, dw, db, opt);
   const Geometry g = geometry(x.shape(), w.shape()[2], w.shape()[3], opt);
   const int64_t c_out = w.shape()[0];
   FOVEA_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {

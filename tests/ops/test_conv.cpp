@@ -238,6 +238,60 @@ TEST_CASE("conv2d: chunked, per-thread, inner-parallel and 1x1 paths match the d
   }
 }
 
+TEST_CASE("conv2d: the direct depthwise kernel matches the generic im2col + GEMM path") {
+  // groups == C_in runs the direct kernel. The same convolution with groups 1, one more input
+  // channel of zeros (so that even C_in = 1 is not depthwise) and a dense weight that is zero
+  // outside each output channel's own input channel runs im2col + GEMM.
+  const Threads two(2);
+  Generator gen(21);
+  struct Case {
+    Shape x;
+    int64_t multiplier, kh, kw;
+    Conv2dOptions o;
+  };
+  const std::vector<Case> cases = {
+      {{6, 16, 20, 20}, 1, 3, 3, opts({1, 1}, {1, 1}, {1, 1}, 16)},
+      {{6, 16, 20, 19}, 2, 3, 5, opts({2, 1}, {2, 1}, {2, 1}, 16)},
+      {{3, 4, 9, 11}, 3, 3, 5, opts({1, 2}, {0, 2}, {1, 1}, 4)},
+      {{64, 1, 1, 40}, 1, 1, 5, opts({1, 1}, {0, 2}, {1, 1}, 1)},  // ECA's conv1d as a 2-d conv
+  };
+  for (const Case& c : cases) {
+    const int64_t channels = c.x[1], c_out = channels * c.multiplier, taps = c.kh * c.kw;
+    const std::string what = shape_str(c.x) + " x" + std::to_string(c.multiplier);
+    CAPTURE(what);
+    const Tensor x = randn(c.x, DType::Float64, &gen).set_requires_grad();
+    const Tensor w = randn({c_out, 1, c.kh, c.kw}, DType::Float64, &gen).set_requires_grad();
+    const Tensor b = randn({c_out}, DType::Float64, &gen).set_requires_grad();
+    const int64_t wide = channels + 1;  // the dense conv's input channels
+    std::vector<double> dense_values(size_t(c_out * wide * taps), 0.0);
+    const std::vector<double> wv = w.to_vector<double>();
+    for (int64_t o = 0; o < c_out; ++o)
+      for (int64_t t = 0; t < taps; ++t)
+        dense_values[size_t((o * wide + o / c.multiplier) * taps + t)] = wv[size_t(o * taps + t)];
+    const Tensor dense = from_vector(dense_values, {c_out, wide, c.kh, c.kw}).set_requires_grad();
+    Shape zero_shape = c.x;
+    zero_shape[1] = 1;
+    const Tensor x2 = cat({x.detach(), zeros(zero_shape, DType::Float64)}, 1).set_requires_grad();
+    const Tensor b2 = b.detach().set_requires_grad();
+    Conv2dOptions dense_opt = c.o;
+    dense_opt.groups = 1;
+    const Tensor y = conv2d(x, w, b, c.o), y2 = conv2d(x2, dense, b2, dense_opt);
+    const Tensor gy = randn(y.shape(), DType::Float64, &gen);
+    y.backward(gy);
+    y2.backward(gy);
+    CHECK(max_error(y, y2.to_vector<double>()) <= 1e-12);
+    CHECK(max_error(x.grad(), x2.grad().narrow(1, 0, channels).to_vector<double>()) <= 1e-12);
+    CHECK(max_error(b.grad(), b2.grad().to_vector<double>()) <= 1e-12);
+    const std::vector<double> dense_grad = dense.grad().to_vector<double>();
+    std::vector<double> diagonal(size_t(c_out * taps));
+    for (int64_t o = 0; o < c_out; ++o)
+      for (int64_t t = 0; t < taps; ++t)
+        diagonal[size_t(o * taps + t)] =
+            dense_grad[size_t((o * wide + o / c.multiplier) * taps + t)];
+    CHECK(max_error(w.grad(), diagonal) <= 1e-12);
+  }
+}
+
 TEST_CASE("conv2d: gradients only for the inputs that need them; non-contiguous inputs") {
   Generator gen(3);
   const Tensor x = randn({2, 3, 6, 5}, DType::Float64, &gen);
