@@ -164,8 +164,10 @@ struct Matrix {
 };
 
 // One conv2d call: geometry, raw pointers and the per-chunk steps of forward and backward.
-// A worker handles chunks of images with its own buffers; `inner` says whether it may spread
-// im2col/col2im over threads (the images-one-after-the-other mode).
+// A worker handles chunks of images with its own buffers. `inner` says that the worker is
+// alone and spreads each step over the threads instead: im2col and dw over rows of the column
+// matrix, the forward GEMM over its columns, dx over input channels (so col2im's writes never
+// meet). GEMMs always run single-threaded inside fovea's own threads.
 template <typename T>
 struct Conv {
   Geometry g;
@@ -185,8 +187,9 @@ struct Conv {
   int64_t col_size() const { return k * nb * g.out_plane(); }
   int64_t out_size() const { return og * nb * g.out_plane(); }
 
+  // body(b, e) over [0, n): spread over the threads when inner, else in one call.
   template <typename Body>
-  static void rows(bool inner, int64_t n, int64_t cost, Body&& body) {
+  static void split(bool inner, int64_t n, int64_t cost, Body&& body) {
     if (inner) parallel_for(n, cost, body);
     else body(int64_t(0), n);
   }
@@ -197,7 +200,7 @@ struct Conv {
     const T* src = x + n0 * image() + grp * cg * g.plane();
     if (g.direct() && m == 1) return {src, g.plane()};
     const int64_t ld = m * g.out_plane();
-    rows(inner, k, ld, [&](int64_t r0, int64_t r1) { im2col_rows(g, src, image(), m, buf, ld, r0, r1); });
+    split(inner, k, ld, [&](int64_t r0, int64_t r1) { im2col_rows(g, src, image(), m, buf, ld, r0, r1); });
     return {buf, ld};
   }
 
@@ -233,10 +236,14 @@ struct Conv {
 
   void forward_chunk(const T* x, const T* w, const T* bias, T* y, int64_t n0, int64_t m, T* col,
                      T* out, bool inner) const {
+    const int64_t cols = m * g.out_plane();
     for (int64_t grp = 0; grp < groups; ++grp) {
       const Matrix<const T> a = columns(x, n0, m, grp, col, inner);
       const Matrix<T> c = out_rows(y, n0, m, grp, out);
-      gemm(false, false, og, m * g.out_plane(), k, w + grp * og * k, k, a.p, a.ld, T(0), c.p, c.ld);
+      split(inner, cols, og * k, [&](int64_t j0, int64_t j1) {
+        gemm(false, false, og, j1 - j0, k, w + grp * og * k, k, a.p + j0, a.ld, T(0), c.p + j0,
+             c.ld);
+      });
       scatter(c, y, n0, m, grp, bias);
     }
   }
@@ -247,6 +254,7 @@ struct Conv {
   void backward_chunk(const T* x, const T* w, const T* dy, T* dx, T* dw_t, double* db_acc,
                       int64_t n0, int64_t m, T* col, T* dy_buf, bool inner) const {
     const int64_t cols = m * g.out_plane();
+    const bool in_place = g.direct() && m == 1;  // x and dx are the column matrices
     for (int64_t grp = 0; grp < groups; ++grp) {
       const Matrix<const T> d = dy_rows(dy, n0, m, grp, dy_buf);
       if (db_acc) {
@@ -256,19 +264,29 @@ struct Conv {
           db_acc[grp * og + o] += s;
         }
       }
-      const T* wg = w + grp * og * k;
+      const T* xg = x + n0 * image() + grp * cg * g.plane();
       if (dw_t) {
-        const Matrix<const T> a = columns(x, n0, m, grp, col, inner);
-        gemm(false, true, k, og, cols, a.p, a.ld, d.p, d.ld, T(1), dw_t + grp * k * og, og);
+        split(inner, k, cols * (og + 1), [&](int64_t r0, int64_t r1) {
+          Matrix<const T> a{xg, g.plane()};
+          if (!in_place) {
+            im2col_rows(g, xg, image(), m, col, cols, r0, r1);
+            a = {col, cols};
+          }
+          gemm(false, true, r1 - r0, og, cols, a.p + r0 * a.ld, a.ld, d.p, d.ld, T(1),
+               dw_t + (grp * k + r0) * og, og);
+        });
       }
       if (dx) {
+        const T* wg = w + grp * og * k;
         T* dxg = dx + n0 * image() + grp * cg * g.plane();
-        if (g.direct() && m == 1) {
-          gemm(true, false, k, cols, og, wg, k, d.p, d.ld, T(0), dxg, g.plane());
-          continue;
-        }
-        gemm(true, false, k, cols, og, wg, k, d.p, d.ld, T(0), col, cols);
-        rows(inner, cg, g.taps() * cols, [&](int64_t c0, int64_t c1) {
+        split(inner, cg, g.taps() * cols * (og + 1), [&](int64_t c0, int64_t c1) {
+          const int64_t r0 = c0 * g.taps(), r1 = c1 * g.taps();
+          if (in_place) {
+            gemm(true, false, r1 - r0, cols, og, wg + r0, k, d.p, d.ld, T(0), dxg + r0 * g.plane(),
+                 g.plane());
+            return;
+          }
+          gemm(true, false, r1 - r0, cols, og, wg + r0, k, d.p, d.ld, T(0), col + r0 * cols, cols);
           col2im_channels(g, col, cols, m, dxg, image(), c0, c1);
         });
       }
@@ -277,18 +295,19 @@ struct Conv {
 };
 
 // Runs chunk(worker, n0, m, inner) over all images. With at least as many images as threads
-// (and enough work to be worth a fork), each thread takes a contiguous range of images and
-// works single-threaded; otherwise one worker goes through the chunks with inner parallelism.
+// (and enough work to be worth a fork), each thread takes a contiguous range of images;
+// otherwise one worker goes through the chunks with inner parallelism. Either way OpenBLAS
+// stays single-threaded, so that only one thread pool (OpenMP's) works on the cores.
 // Returns the number of workers used.
 template <typename Chunk>
 int64_t for_each_chunk(int64_t images, int64_t nb_hint, int64_t work, Chunk&& chunk) {
   const int64_t threads = get_num_threads();
+  SingleThreadedBlas single;
   if (threads == 1 || images < threads || work < kParallelGrain * 16) {
     for (int64_t n0 = 0; n0 < images; n0 += nb_hint)
       chunk(int64_t(0), n0, std::min(nb_hint, images - n0), threads > 1);
     return 1;
   }
-  SingleThreadedBlas single;
 #pragma omp parallel num_threads(int(threads))
   {
     const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
