@@ -206,9 +206,9 @@ TEST_CASE("conv2d: every option combination matches the direct convolution (floa
 
 TEST_CASE("conv2d: chunked, per-thread, inner-parallel and 1x1 paths match the direct convolution") {
   // Shapes big enough for the kernel's other paths: images split across two threads with
-  // several images per GEMM and a partial last chunk; a single big image (GEMM and im2col
-  // spread over threads); 1x1 convs reading x in place (large planes) or gathered (1x1
-  // planes, as in squeeze-excitation); a strided and a grouped variant of each.
+  // several images per GEMM and a partial last chunk; a single big image (each GEMM and
+  // im2col/col2im split over the threads); 1x1 convs reading x in place (large planes) or
+  // gathered (1x1 planes, as in squeeze-excitation); strided and grouped variants.
   const Threads two(2);
   Generator gen(11);
   struct Case {
@@ -220,6 +220,8 @@ TEST_CASE("conv2d: chunked, per-thread, inner-parallel and 1x1 paths match the d
       {{7, 8, 20, 20}, {8, 4, 3, 3}, opts({2, 1}, {1, 0}, {1, 2}, 2)},
       {{1, 8, 40, 40}, {8, 8, 3, 3}, opts({1, 1}, {1, 1}, {1, 1}, 1)},
       {{1, 8, 40, 40}, {8, 1, 3, 3}, opts({1, 1}, {2, 2}, {2, 2}, 8)},
+      {{1, 16, 40, 40}, {16, 8, 3, 3}, opts({1, 2}, {1, 1}, {1, 1}, 2)},
+      {{1, 16, 48, 48}, {32, 16, 1, 1}, opts({1, 1}, {0, 0}, {1, 1}, 1)},
       {{4, 8, 32, 32}, {6, 8, 1, 1}, opts({1, 1}, {0, 0}, {1, 1}, 1)},
       {{6, 16, 24, 24}, {32, 16, 1, 1}, opts({1, 1}, {0, 0}, {1, 1}, 1)},
       {{9, 8, 1, 1}, {4, 8, 1, 1}, opts({1, 1}, {0, 0}, {1, 1}, 1)},
