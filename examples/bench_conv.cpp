@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
   int64_t batch = 128;
   bool json = false;
   std::string only;
-  app.add_option("--threads", threads, "threads for OpenMP and OpenBLAS")->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "threads for OpenMP and OpenBLAS")
+      ->check(CLI::PositiveNumber);
   app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
   app.add_option("--warmup", warmup, "untimed runs before timing");
   app.add_option("--repeat", repeat, "timed runs (median reported)")->check(CLI::PositiveNumber);
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
     o.padding = {s.k / 2, s.k / 2};
     o.groups = s.groups;
     Tensor x = randn({batch, s.c_in, s.hw, s.hw}, DType::Float32, &gen).set_requires_grad();
-    Tensor w = randn({s.c_out, s.c_in / s.groups, s.k, s.k}, DType::Float32, &gen).set_requires_grad();
+    Tensor w = randn({s.c_out, s.c_in / s.groups, s.k, s.k}, DType::Float32, &gen);
+    w.set_requires_grad();
     const int64_t out_hw = (s.hw + 2 * (s.k / 2) - s.k) / s.stride + 1;
     const Tensor gy = randn({batch, s.c_out, out_hw, out_hw}, DType::Float32, &gen);
     const double fwd_flops =

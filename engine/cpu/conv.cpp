@@ -200,7 +200,9 @@ struct Conv {
     const T* src = x + n0 * image() + grp * cg * g.plane();
     if (g.direct() && m == 1) return {src, g.plane()};
     const int64_t ld = m * g.out_plane();
-    split(inner, k, ld, [&](int64_t r0, int64_t r1) { im2col_rows(g, src, image(), m, buf, ld, r0, r1); });
+    split(inner, k, ld, [&](int64_t r0, int64_t r1) {
+      im2col_rows(g, src, image(), m, buf, ld, r0, r1);
+    });
     return {buf, ld};
   }
 

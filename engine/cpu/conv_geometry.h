@@ -46,7 +46,11 @@ inline Span inside(int64_t out, int64_t in, int64_t stride, int64_t start) {
   return {lo, std::max(lo, first_at_least(in))};
 }
 // The output rows / columns where tap (p, q) reads inside the image.
-inline Span tap_rows(const Geometry& g, int64_t p) { return inside(g.ho, g.h, g.sh, g.row_shift(p)); }
-inline Span tap_cols(const Geometry& g, int64_t q) { return inside(g.wo, g.w, g.sw, g.col_shift(q)); }
+inline Span tap_rows(const Geometry& g, int64_t p) {
+  return inside(g.ho, g.h, g.sh, g.row_shift(p));
+}
+inline Span tap_cols(const Geometry& g, int64_t q) {
+  return inside(g.wo, g.w, g.sw, g.col_shift(q));
+}
 
 }  // namespace fovea::conv_detail

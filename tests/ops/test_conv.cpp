@@ -128,7 +128,8 @@ Conv2dOptions fixture_opts(const FixtureCase& c) {
     return v.is_array() ? std::array<int64_t, 2>{v[0].get<int64_t>(), v[1].get<int64_t>()}
                         : std::array<int64_t, 2>{1, v.get<int64_t>()};
   };
-  return opts(pair("stride"), pair("padding"), pair("dilation"), c.args.at("groups").get<int64_t>());
+  return opts(pair("stride"), pair("padding"), pair("dilation"),
+              c.args.at("groups").get<int64_t>());
 }
 
 Tensor fake_cuda(const Shape& shape) {
@@ -163,7 +164,11 @@ TEST_CASE("conv2d: hand-computed values and node names") {
   CHECK(conv1d(s, k, Tensor(), o1).to_vector<double>() == std::vector<double>{4, 8, 12, 11});
   // Unbatched inputs drop the batch dim again.
   CHECK(conv2d(x.squeeze(0), w).shape() == Shape{1, 2, 2});
+  CHECK(conv2d(x.squeeze(0), w, b, o).to_vector<double>() ==
+        conv2d(x, w, b, o).to_vector<double>());
   CHECK(conv1d(s.squeeze(0), k, Tensor(), o1).shape() == Shape{1, 4});
+  CHECK(conv1d(s.squeeze(0), k, Tensor(), o1).to_vector<double>() ==
+        std::vector<double>{4, 8, 12, 11});
   CHECK(conv2d(x, w).grad_fn() == nullptr);
   w.set_requires_grad();
   k.set_requires_grad();
@@ -204,7 +209,7 @@ TEST_CASE("conv2d: every option combination matches the direct convolution (floa
   }
 }
 
-TEST_CASE("conv2d: chunked, per-thread, inner-parallel and 1x1 paths match the direct convolution") {
+TEST_CASE("conv2d: chunked, per-thread, split-image and 1x1 paths match the direct convolution") {
   // Shapes big enough for the kernel's other paths: images split across two threads with
   // several images per GEMM and a partial last chunk; a single big image (each GEMM and
   // im2col/col2im split over the threads); 1x1 convs reading x in place (large planes) or
@@ -453,7 +458,8 @@ TEST_CASE("conv2d, conv1d: errors") {
                        opts({1, 1}, {0, 1}, {1, 1}, 2)));
   // dtype and device.
   CHECK_THROWS_WITH_AS(conv2d(x, w.to(DType::Float32), Tensor(), g2),
-                       Contains("conv2d: dtypes differ: float64[2, 4, 5, 5] and float32[6, 2, 3, 3]"),
+                       Contains("conv2d: dtypes differ: float64[2, 4, 5, 5] and "
+                                "float32[6, 2, 3, 3]"),
                        Error);
   CHECK_THROWS_WITH_AS(conv2d(x, w, zeros({6}), g2),
                        Contains("conv2d: dtypes differ: float64[2, 4, 5, 5] and float32[6]"),
