@@ -1,6 +1,7 @@
 // conv2d benchmark on ResNet-20's (CIFAR) three 3x3 convolution shapes at batch 128:
 // 16 -> 16 channels on 32x32, 32 -> 32 on 16x16, 64 -> 64 on 8x8 (stride 1, padding 1, no
-// bias), plus the two stride-2 3x3 and 1x1 downsampling convs. For each: forward alone, and
+// bias), plus the two stride-2 3x3 and 1x1 downsampling convs and a depthwise 3x3 (MobileNet
+// style, groups = channels). For each: forward alone, and
 // forward + backward (dx and dw). Prints the median of --repeat timed runs after --warmup
 // untimed ones, and GFLOP/s (forward 2 N C_out Ho Wo C_in kH kW; backward twice that).
 // examples/bench_conv_torch.py times the same shapes in PyTorch.
@@ -23,7 +24,7 @@ namespace {
 
 struct Shape4 {
   std::string name;
-  int64_t c_in, c_out, hw, k, stride;
+  int64_t c_in, c_out, hw, k, stride, groups = 1;
 };
 
 double median_seconds(const std::function<void()>& fn, int warmup, int repeat) {
@@ -46,7 +47,8 @@ int main(int argc, char** argv) {
   int64_t batch = 128;
   bool json = false;
   std::string only;
-  app.add_option("--threads", threads, "threads for OpenMP and OpenBLAS")->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "threads for OpenMP and OpenBLAS")
+      ->check(CLI::PositiveNumber);
   app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
   app.add_option("--warmup", warmup, "untimed runs before timing");
   app.add_option("--repeat", repeat, "timed runs (median reported)")->check(CLI::PositiveNumber);
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
       {"3x3/s2 16->32 32x32", 16, 32, 32, 3, 2},
       {"3x3/s2 32->64 16x16", 32, 64, 16, 3, 2},
       {"1x1/s2 16->32 32x32", 16, 32, 32, 1, 2},
+      {"dw3x3 64 16x16", 64, 64, 16, 3, 1, 64},
   };
   if (!json) {
     std::printf("%s", build_info().c_str());
@@ -74,11 +77,14 @@ int main(int argc, char** argv) {
     Conv2dOptions o;
     o.stride = {s.stride, s.stride};
     o.padding = {s.k / 2, s.k / 2};
+    o.groups = s.groups;
     Tensor x = randn({batch, s.c_in, s.hw, s.hw}, DType::Float32, &gen).set_requires_grad();
-    Tensor w = randn({s.c_out, s.c_in, s.k, s.k}, DType::Float32, &gen).set_requires_grad();
+    Tensor w = randn({s.c_out, s.c_in / s.groups, s.k, s.k}, DType::Float32, &gen);
+    w.set_requires_grad();
     const int64_t out_hw = (s.hw + 2 * (s.k / 2) - s.k) / s.stride + 1;
     const Tensor gy = randn({batch, s.c_out, out_hw, out_hw}, DType::Float32, &gen);
-    const double fwd_flops = 2.0 * batch * s.c_out * out_hw * out_hw * s.c_in * s.k * s.k;
+    const double fwd_flops =
+        2.0 * batch * s.c_out * out_hw * out_hw * (s.c_in / s.groups) * s.k * s.k;
     struct Pass {
       const char* name;
       double flops;

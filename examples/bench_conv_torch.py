@@ -18,13 +18,14 @@ import time
 import torch
 import torch.nn.functional as F
 
-SHAPES = [  # name, c_in, c_out, hw, k, stride: the same list as bench_conv.cpp
-    ("3x3 16->16 32x32", 16, 16, 32, 3, 1),
-    ("3x3 32->32 16x16", 32, 32, 16, 3, 1),
-    ("3x3 64->64 8x8", 64, 64, 8, 3, 1),
-    ("3x3/s2 16->32 32x32", 16, 32, 32, 3, 2),
-    ("3x3/s2 32->64 16x16", 32, 64, 16, 3, 2),
-    ("1x1/s2 16->32 32x32", 16, 32, 32, 1, 2),
+SHAPES = [  # name, c_in, c_out, hw, k, stride, groups: the same list as bench_conv.cpp
+    ("3x3 16->16 32x32", 16, 16, 32, 3, 1, 1),
+    ("3x3 32->32 16x16", 32, 32, 16, 3, 1, 1),
+    ("3x3 64->64 8x8", 64, 64, 8, 3, 1, 1),
+    ("3x3/s2 16->32 32x32", 16, 32, 32, 3, 2, 1),
+    ("3x3/s2 32->64 16x16", 32, 64, 16, 3, 2, 1),
+    ("1x1/s2 16->32 32x32", 16, 32, 32, 1, 2, 1),
+    ("dw3x3 64 16x16", 64, 64, 16, 3, 1, 64),
 ]
 
 
@@ -43,22 +44,22 @@ def torch_round(batch, warmup, repeat):
     """{benchmark name: (median ms, flops of one call)} for every shape and pass."""
     g = torch.Generator().manual_seed(0)
     out = {}
-    for name, c_in, c_out, hw, k, stride in SHAPES:
+    for name, c_in, c_out, hw, k, stride, groups in SHAPES:
         pad = k // 2
         x = torch.randn(batch, c_in, hw, hw, generator=g, requires_grad=True)
-        w = torch.randn(c_out, c_in, k, k, generator=g, requires_grad=True)
+        w = torch.randn(c_out, c_in // groups, k, k, generator=g, requires_grad=True)
         out_hw = (hw + 2 * pad - k) // stride + 1
         gy = torch.randn(batch, c_out, out_hw, out_hw, generator=g)
-        flops = 2.0 * batch * c_out * out_hw * out_hw * c_in * k * k
+        flops = 2.0 * batch * c_out * out_hw * out_hw * (c_in // groups) * k * k
 
         def fwd():
             with torch.no_grad():
-                F.conv2d(x, w, None, stride, pad)
+                F.conv2d(x, w, None, stride, pad, 1, groups)
 
         def fwd_bwd():
             x.grad = None
             w.grad = None
-            F.conv2d(x, w, None, stride, pad).backward(gy)
+            F.conv2d(x, w, None, stride, pad, 1, groups).backward(gy)
 
         for p, fn, f in (("fwd", fwd, flops), ("fwd+bwd", fwd_bwd, 3 * flops)):
             ms = median_ms(fn, warmup, repeat)

@@ -8,6 +8,8 @@
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/parallel.h"
+#include "engine/cpu/conv_depthwise.h"
+#include "engine/cpu/conv_geometry.h"
 
 extern "C" int openblas_get_num_threads(void);
 extern "C" void openblas_set_num_threads(int num_threads);
@@ -24,6 +26,8 @@ KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, const Tensor&, cons
                 const Tensor&, const Conv2dOptions&)>
     conv2d_backward_kernel{"conv2d_backward", &conv2d_backward_cpu};
 
+using namespace conv_detail;
+
 namespace {
 
 // A column matrix of a chunk of images is kept near this size so that im2col's writes are
@@ -31,40 +35,6 @@ namespace {
 constexpr int64_t kColumnBytes = 1 << 20;
 // Images are chunked until a GEMM has about this many columns (when the buffer allows it).
 constexpr int64_t kTargetColumns = 1024;
-
-// Sizes of one convolution; x is [n, c, h, w], the output [n, c_out, ho, wo].
-struct Geometry {
-  int64_t n, c, h, w;
-  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
-  int64_t ho, wo;
-  int64_t plane() const { return h * w; }
-  int64_t out_plane() const { return ho * wo; }
-  int64_t taps() const { return kh * kw; }
-  // 1x1, stride 1, no padding: each image already is its own column matrix [c, h w].
-  bool direct() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
-};
-
-Geometry geometry(const Shape& x, int64_t kh, int64_t kw, const Conv2dOptions& o) {
-  Geometry g{x[0], x[1], x[2], x[3], kh, kw, o.stride[0], o.stride[1], o.padding[0],
-             o.padding[1], o.dilation[0], o.dilation[1], 0, 0};
-  g.ho = (g.h + 2 * g.ph - g.dh * (kh - 1) - 1) / g.sh + 1;
-  g.wo = (g.w + 2 * g.pw - g.dw * (kw - 1) - 1) / g.sw + 1;
-  return g;
-}
-
-// The output positions [lo, hi) of one axis whose input position o * stride + start lies
-// inside [0, in); the others read padding.
-struct Span {
-  int64_t lo, hi;
-};
-Span inside(int64_t out, int64_t in, int64_t stride, int64_t start) {
-  auto first_at_least = [&](int64_t bound) {  // smallest o >= 0 with o * stride + start >= bound
-    const int64_t need = bound - start;
-    return std::clamp<int64_t>(need <= 0 ? 0 : (need + stride - 1) / stride, 0, out);
-  };
-  const int64_t lo = first_at_least(0);
-  return {lo, std::max(lo, first_at_least(in))};
-}
 
 // Walks the valid entries of column-matrix rows [r0, r1) (row = (c, p, q), over `nb` images
 // starting at x, `image` elements apart): visit(col_row_segment, x_row, x_start, Span, step)
@@ -76,8 +46,7 @@ void for_each_tap_row(const Geometry& g, X* x, int64_t image, int64_t nb, T* col
   const int64_t out_plane = g.out_plane();
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t c = r / g.taps(), p = (r / g.kw) % g.kh, q = r % g.kw;
-    const Span rows = inside(g.ho, g.h, g.sh, p * g.dh - g.ph);
-    const Span cols = inside(g.wo, g.w, g.sw, q * g.dw - g.pw);
+    const Span rows = tap_rows(g, p), cols = tap_cols(g, q);
     for (int64_t n = 0; n < nb; ++n) {
       X* src = x + n * image + c * g.plane();
       T* dst = col + r * ld + n * out_plane;
@@ -85,7 +54,7 @@ void for_each_tap_row(const Geometry& g, X* x, int64_t image, int64_t nb, T* col
       for (int64_t i = rows.lo; i < rows.hi; ++i) {
         T* d = dst + i * g.wo;
         fill(d, cols.lo);
-        visit(d, src + (i * g.sh + p * g.dh - g.ph) * g.w, q * g.dw - g.pw, cols, g.sw);
+        visit(d, src + (i * g.sh + g.row_shift(p)) * g.w, g.col_shift(q), cols, g.sw);
         fill(d + cols.hi, g.wo - cols.hi);
       }
       fill(dst + rows.hi * g.wo, (g.ho - rows.hi) * g.wo);
@@ -104,8 +73,7 @@ void im2col_rows(const Geometry& g, const T* x, int64_t image, int64_t nb, T* co
     // (8x8 planes) cost more than the copy itself.
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t c = r / g.taps(), p = (r / g.kw) % g.kh, q = r % g.kw;
-      const Span rows = inside(g.ho, g.h, 1, p * g.dh - g.ph);
-      const Span cols = inside(g.wo, g.w, 1, q * g.dw - g.pw);
+      const Span rows = tap_rows(g, p), cols = tap_cols(g, q);
       for (int64_t n = 0; n < nb; ++n) {
         const T* src = x + n * image + c * g.plane();
         T* dst = col + r * ld + n * g.out_plane();
@@ -118,7 +86,7 @@ void im2col_rows(const Geometry& g, const T* x, int64_t image, int64_t nb, T* co
         // From the first valid entry to the last one: all of it lies inside the plane.
         const int64_t first = rows.lo * g.wo + cols.lo;
         const int64_t count = (rows.hi - 1 - rows.lo) * g.wo + (cols.hi - cols.lo);
-        std::memcpy(dst + first, src + first + (p * g.dh - g.ph) * g.w + (q * g.dw - g.pw),
+        std::memcpy(dst + first, src + first + g.row_shift(p) * g.w + g.col_shift(q),
                     sizeof(T) * count);
         for (int64_t i = rows.lo; i < rows.hi; ++i) {
           T* d = dst + i * g.wo;
@@ -196,8 +164,10 @@ struct Matrix {
 };
 
 // One conv2d call: geometry, raw pointers and the per-chunk steps of forward and backward.
-// A worker handles chunks of images with its own buffers; `inner` says whether it may spread
-// im2col/col2im over threads (the images-one-after-the-other mode).
+// A worker handles chunks of images with its own buffers. `inner` says that the worker is
+// alone and spreads each step over the threads instead: im2col and dw over rows of the column
+// matrix, the forward GEMM over its columns, dx over input channels (so col2im's writes never
+// meet). GEMMs always run single-threaded inside fovea's own threads.
 template <typename T>
 struct Conv {
   Geometry g;
@@ -217,8 +187,9 @@ struct Conv {
   int64_t col_size() const { return k * nb * g.out_plane(); }
   int64_t out_size() const { return og * nb * g.out_plane(); }
 
+  // body(b, e) over [0, n): spread over the threads when inner, else in one call.
   template <typename Body>
-  static void rows(bool inner, int64_t n, int64_t cost, Body&& body) {
+  static void split(bool inner, int64_t n, int64_t cost, Body&& body) {
     if (inner) parallel_for(n, cost, body);
     else body(int64_t(0), n);
   }
@@ -229,7 +200,9 @@ struct Conv {
     const T* src = x + n0 * image() + grp * cg * g.plane();
     if (g.direct() && m == 1) return {src, g.plane()};
     const int64_t ld = m * g.out_plane();
-    rows(inner, k, ld, [&](int64_t r0, int64_t r1) { im2col_rows(g, src, image(), m, buf, ld, r0, r1); });
+    split(inner, k, ld, [&](int64_t r0, int64_t r1) {
+      im2col_rows(g, src, image(), m, buf, ld, r0, r1);
+    });
     return {buf, ld};
   }
 
@@ -265,10 +238,14 @@ struct Conv {
 
   void forward_chunk(const T* x, const T* w, const T* bias, T* y, int64_t n0, int64_t m, T* col,
                      T* out, bool inner) const {
+    const int64_t cols = m * g.out_plane();
     for (int64_t grp = 0; grp < groups; ++grp) {
       const Matrix<const T> a = columns(x, n0, m, grp, col, inner);
       const Matrix<T> c = out_rows(y, n0, m, grp, out);
-      gemm(false, false, og, m * g.out_plane(), k, w + grp * og * k, k, a.p, a.ld, T(0), c.p, c.ld);
+      split(inner, cols, og * k, [&](int64_t j0, int64_t j1) {
+        gemm(false, false, og, j1 - j0, k, w + grp * og * k, k, a.p + j0, a.ld, T(0), c.p + j0,
+             c.ld);
+      });
       scatter(c, y, n0, m, grp, bias);
     }
   }
@@ -279,6 +256,7 @@ struct Conv {
   void backward_chunk(const T* x, const T* w, const T* dy, T* dx, T* dw_t, double* db_acc,
                       int64_t n0, int64_t m, T* col, T* dy_buf, bool inner) const {
     const int64_t cols = m * g.out_plane();
+    const bool in_place = g.direct() && m == 1;  // x and dx are the column matrices
     for (int64_t grp = 0; grp < groups; ++grp) {
       const Matrix<const T> d = dy_rows(dy, n0, m, grp, dy_buf);
       if (db_acc) {
@@ -288,19 +266,29 @@ struct Conv {
           db_acc[grp * og + o] += s;
         }
       }
-      const T* wg = w + grp * og * k;
+      const T* xg = x + n0 * image() + grp * cg * g.plane();
       if (dw_t) {
-        const Matrix<const T> a = columns(x, n0, m, grp, col, inner);
-        gemm(false, true, k, og, cols, a.p, a.ld, d.p, d.ld, T(1), dw_t + grp * k * og, og);
+        split(inner, k, cols * (og + 1), [&](int64_t r0, int64_t r1) {
+          Matrix<const T> a{xg, g.plane()};
+          if (!in_place) {
+            im2col_rows(g, xg, image(), m, col, cols, r0, r1);
+            a = {col, cols};
+          }
+          gemm(false, true, r1 - r0, og, cols, a.p + r0 * a.ld, a.ld, d.p, d.ld, T(1),
+               dw_t + (grp * k + r0) * og, og);
+        });
       }
       if (dx) {
+        const T* wg = w + grp * og * k;
         T* dxg = dx + n0 * image() + grp * cg * g.plane();
-        if (g.direct() && m == 1) {
-          gemm(true, false, k, cols, og, wg, k, d.p, d.ld, T(0), dxg, g.plane());
-          continue;
-        }
-        gemm(true, false, k, cols, og, wg, k, d.p, d.ld, T(0), col, cols);
-        rows(inner, cg, g.taps() * cols, [&](int64_t c0, int64_t c1) {
+        split(inner, cg, g.taps() * cols * (og + 1), [&](int64_t c0, int64_t c1) {
+          const int64_t r0 = c0 * g.taps(), r1 = c1 * g.taps();
+          if (in_place) {
+            gemm(true, false, r1 - r0, cols, og, wg + r0, k, d.p, d.ld, T(0), dxg + r0 * g.plane(),
+                 g.plane());
+            return;
+          }
+          gemm(true, false, r1 - r0, cols, og, wg + r0, k, d.p, d.ld, T(0), col + r0 * cols, cols);
           col2im_channels(g, col, cols, m, dxg, image(), c0, c1);
         });
       }
@@ -309,18 +297,19 @@ struct Conv {
 };
 
 // Runs chunk(worker, n0, m, inner) over all images. With at least as many images as threads
-// (and enough work to be worth a fork), each thread takes a contiguous range of images and
-// works single-threaded; otherwise one worker goes through the chunks with inner parallelism.
+// (and enough work to be worth a fork), each thread takes a contiguous range of images;
+// otherwise one worker goes through the chunks with inner parallelism. Either way OpenBLAS
+// stays single-threaded, so that only one thread pool (OpenMP's) works on the cores.
 // Returns the number of workers used.
 template <typename Chunk>
 int64_t for_each_chunk(int64_t images, int64_t nb_hint, int64_t work, Chunk&& chunk) {
   const int64_t threads = get_num_threads();
+  SingleThreadedBlas single;
   if (threads == 1 || images < threads || work < kParallelGrain * 16) {
     for (int64_t n0 = 0; n0 < images; n0 += nb_hint)
       chunk(int64_t(0), n0, std::min(nb_hint, images - n0), threads > 1);
     return 1;
   }
-  SingleThreadedBlas single;
 #pragma omp parallel num_threads(int(threads))
   {
     const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -373,6 +362,7 @@ void conv2d_forward_cpu(const Tensor& x_in, const Tensor& w_in, const Tensor& bi
   if (y.numel() == 0) return;
   const Tensor x = x_in.contiguous(), w = w_in.contiguous();
   const Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
+  if (conv2d_is_depthwise(x, opt)) return conv2d_depthwise_forward_cpu(x, w, bias, y, opt);
   const Geometry g = geometry(x.shape(), w.shape()[2], w.shape()[3], opt);
   FOVEA_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
     using T = scalar_t;
@@ -392,6 +382,8 @@ void conv2d_backward_cpu(const Tensor& x_in, const Tensor& w_in, const Tensor& d
                          const Conv2dOptions& opt) {
   NoGradGuard no_grad;
   const Tensor x = x_in.contiguous(), w = w_in.contiguous(), dy = dy_in.contiguous();
+  if (conv2d_is_depthwise(x, opt))
+    return conv2d_depthwise_backward_cpu(x, w, dy, dx, dw, db, opt);
   const Geometry g = geometry(x.shape(), w.shape()[2], w.shape()[3], opt);
   const int64_t c_out = w.shape()[0];
   FOVEA_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {

@@ -16,7 +16,10 @@
 // padding convolutions read x itself as the column matrix. With at least as many images as
 // threads, each thread takes its own images and runs single-threaded GEMMs (im2col, GEMM and
 // col2im of a chunk stay in that core's cache); with fewer, the images run one after the
-// other with a multi-threaded GEMM and parallel im2col/col2im.
+// other and the threads split each GEMM and im2col/col2im between them. OpenBLAS itself is
+// kept single-threaded for the whole call. Convolutions in which every output channel reads
+// one input channel (groups == C_in: depthwise) skip im2col + GEMM for the direct kernels of
+// cpu/conv_depthwise.h.
 #pragma once
 
 #include <cstdint>

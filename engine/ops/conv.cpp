@@ -72,8 +72,8 @@ Tensor convolution(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
   FOVEA_CHECK(x.dim() == spatial + 1 || x.dim() == spatial + 2, op, ": input must be ",
               spatial + 2, "-d [N, C_in, ", one_d ? "L" : "H, W", "] or ", spatial + 1,
               "-d (unbatched), got ", x.str());
-  FOVEA_CHECK(w.dim() == spatial + 2, op, ": weight must be ", spatial + 2, "-d [C_out, C_in/groups, ",
-              one_d ? "k" : "kH, kW", "], got ", w.str());
+  FOVEA_CHECK(w.dim() == spatial + 2, op, ": weight must be ", spatial + 2,
+              "-d [C_out, C_in/groups, ", one_d ? "k" : "kH, kW", "], got ", w.str());
   const int64_t groups = opt.groups;
   FOVEA_CHECK(groups >= 1, op, ": groups must be positive, got ", groups);
   for (int64_t d = 0; d < 2; ++d) {

@@ -128,7 +128,8 @@ Conv2dOptions fixture_opts(const FixtureCase& c) {
     return v.is_array() ? std::array<int64_t, 2>{v[0].get<int64_t>(), v[1].get<int64_t>()}
                         : std::array<int64_t, 2>{1, v.get<int64_t>()};
   };
-  return opts(pair("stride"), pair("padding"), pair("dilation"), c.args.at("groups").get<int64_t>());
+  return opts(pair("stride"), pair("padding"), pair("dilation"),
+              c.args.at("groups").get<int64_t>());
 }
 
 Tensor fake_cuda(const Shape& shape) {
@@ -163,7 +164,11 @@ TEST_CASE("conv2d: hand-computed values and node names") {
   CHECK(conv1d(s, k, Tensor(), o1).to_vector<double>() == std::vector<double>{4, 8, 12, 11});
   // Unbatched inputs drop the batch dim again.
   CHECK(conv2d(x.squeeze(0), w).shape() == Shape{1, 2, 2});
+  CHECK(conv2d(x.squeeze(0), w, b, o).to_vector<double>() ==
+        conv2d(x, w, b, o).to_vector<double>());
   CHECK(conv1d(s.squeeze(0), k, Tensor(), o1).shape() == Shape{1, 4});
+  CHECK(conv1d(s.squeeze(0), k, Tensor(), o1).to_vector<double>() ==
+        std::vector<double>{4, 8, 12, 11});
   CHECK(conv2d(x, w).grad_fn() == nullptr);
   w.set_requires_grad();
   k.set_requires_grad();
@@ -204,11 +209,11 @@ TEST_CASE("conv2d: every option combination matches the direct convolution (floa
   }
 }
 
-TEST_CASE("conv2d: chunked, per-thread, inner-parallel and 1x1 paths match the direct convolution") {
+TEST_CASE("conv2d: chunked, per-thread, split-image and 1x1 paths match the direct convolution") {
   // Shapes big enough for the kernel's other paths: images split across two threads with
-  // several images per GEMM and a partial last chunk; a single big image (GEMM and im2col
-  // spread over threads); 1x1 convs reading x in place (large planes) or gathered (1x1
-  // planes, as in squeeze-excitation); a strided and a grouped variant of each.
+  // several images per GEMM and a partial last chunk; a single big image (each GEMM and
+  // im2col/col2im split over the threads); 1x1 convs reading x in place (large planes) or
+  // gathered (1x1 planes, as in squeeze-excitation); strided and grouped variants.
   const Threads two(2);
   Generator gen(11);
   struct Case {
@@ -220,6 +225,8 @@ TEST_CASE("conv2d: chunked, per-thread, inner-parallel and 1x1 paths match the d
       {{7, 8, 20, 20}, {8, 4, 3, 3}, opts({2, 1}, {1, 0}, {1, 2}, 2)},
       {{1, 8, 40, 40}, {8, 8, 3, 3}, opts({1, 1}, {1, 1}, {1, 1}, 1)},
       {{1, 8, 40, 40}, {8, 1, 3, 3}, opts({1, 1}, {2, 2}, {2, 2}, 8)},
+      {{1, 16, 40, 40}, {16, 8, 3, 3}, opts({1, 2}, {1, 1}, {1, 1}, 2)},
+      {{1, 16, 48, 48}, {32, 16, 1, 1}, opts({1, 1}, {0, 0}, {1, 1}, 1)},
       {{4, 8, 32, 32}, {6, 8, 1, 1}, opts({1, 1}, {0, 0}, {1, 1}, 1)},
       {{6, 16, 24, 24}, {32, 16, 1, 1}, opts({1, 1}, {0, 0}, {1, 1}, 1)},
       {{9, 8, 1, 1}, {4, 8, 1, 1}, opts({1, 1}, {0, 0}, {1, 1}, 1)},
@@ -235,6 +242,60 @@ TEST_CASE("conv2d: chunked, per-thread, inner-parallel and 1x1 paths match the d
       check_against_direct(randn(c.x, dtype, &gen), randn(c.w, dtype, &gen), b, c.o,
                            f64 ? 1e-12 : 1e-6, !f64);
     }
+  }
+}
+
+TEST_CASE("conv2d: the direct depthwise kernel matches the generic im2col + GEMM path") {
+  // groups == C_in runs the direct kernel. The same convolution with groups 1, one more input
+  // channel of zeros (so that even C_in = 1 is not depthwise) and a dense weight that is zero
+  // outside each output channel's own input channel runs im2col + GEMM.
+  const Threads two(2);
+  Generator gen(21);
+  struct Case {
+    Shape x;
+    int64_t multiplier, kh, kw;
+    Conv2dOptions o;
+  };
+  const std::vector<Case> cases = {
+      {{6, 16, 20, 20}, 1, 3, 3, opts({1, 1}, {1, 1}, {1, 1}, 16)},
+      {{6, 16, 20, 19}, 2, 3, 5, opts({2, 1}, {2, 1}, {2, 1}, 16)},
+      {{3, 4, 9, 11}, 3, 3, 5, opts({1, 2}, {0, 2}, {1, 1}, 4)},
+      {{64, 1, 1, 40}, 1, 1, 5, opts({1, 1}, {0, 2}, {1, 1}, 1)},  // ECA's conv1d as a 2-d conv
+  };
+  for (const Case& c : cases) {
+    const int64_t channels = c.x[1], c_out = channels * c.multiplier, taps = c.kh * c.kw;
+    const std::string what = shape_str(c.x) + " x" + std::to_string(c.multiplier);
+    CAPTURE(what);
+    const Tensor x = randn(c.x, DType::Float64, &gen).set_requires_grad();
+    const Tensor w = randn({c_out, 1, c.kh, c.kw}, DType::Float64, &gen).set_requires_grad();
+    const Tensor b = randn({c_out}, DType::Float64, &gen).set_requires_grad();
+    const int64_t wide = channels + 1;  // the dense conv's input channels
+    std::vector<double> dense_values(size_t(c_out * wide * taps), 0.0);
+    const std::vector<double> wv = w.to_vector<double>();
+    for (int64_t o = 0; o < c_out; ++o)
+      for (int64_t t = 0; t < taps; ++t)
+        dense_values[size_t((o * wide + o / c.multiplier) * taps + t)] = wv[size_t(o * taps + t)];
+    const Tensor dense = from_vector(dense_values, {c_out, wide, c.kh, c.kw}).set_requires_grad();
+    Shape zero_shape = c.x;
+    zero_shape[1] = 1;
+    const Tensor x2 = cat({x.detach(), zeros(zero_shape, DType::Float64)}, 1).set_requires_grad();
+    const Tensor b2 = b.detach().set_requires_grad();
+    Conv2dOptions dense_opt = c.o;
+    dense_opt.groups = 1;
+    const Tensor y = conv2d(x, w, b, c.o), y2 = conv2d(x2, dense, b2, dense_opt);
+    const Tensor gy = randn(y.shape(), DType::Float64, &gen);
+    y.backward(gy);
+    y2.backward(gy);
+    CHECK(max_error(y, y2.to_vector<double>()) <= 1e-12);
+    CHECK(max_error(x.grad(), x2.grad().narrow(1, 0, channels).to_vector<double>()) <= 1e-12);
+    CHECK(max_error(b.grad(), b2.grad().to_vector<double>()) <= 1e-12);
+    const std::vector<double> dense_grad = dense.grad().to_vector<double>();
+    std::vector<double> diagonal(size_t(c_out * taps));
+    for (int64_t o = 0; o < c_out; ++o)
+      for (int64_t t = 0; t < taps; ++t)
+        diagonal[size_t(o * taps + t)] =
+            dense_grad[size_t((o * wide + o / c.multiplier) * taps + t)];
+    CHECK(max_error(w.grad(), diagonal) <= 1e-12);
   }
 }
 
@@ -397,7 +458,8 @@ TEST_CASE("conv2d, conv1d: errors") {
                        opts({1, 1}, {0, 1}, {1, 1}, 2)));
   // dtype and device.
   CHECK_THROWS_WITH_AS(conv2d(x, w.to(DType::Float32), Tensor(), g2),
-                       Contains("conv2d: dtypes differ: float64[2, 4, 5, 5] and float32[6, 2, 3, 3]"),
+                       Contains("conv2d: dtypes differ: float64[2, 4, 5, 5] and "
+                                "float32[6, 2, 3, 3]"),
                        Error);
   CHECK_THROWS_WITH_AS(conv2d(x, w, zeros({6}), g2),
                        Contains("conv2d: dtypes differ: float64[2, 4, 5, 5] and float32[6]"),
