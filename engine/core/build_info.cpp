@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "engine/core/parallel.h"
+#include "engine/cpu/blas.h"
 #include "fovea_config.h"
 
 #ifdef FOVEA_HAS_CUDA
@@ -48,7 +49,7 @@ std::string build_info() {
   std::ostringstream os;
   os << "fovea " << FOVEA_VERSION << " (" << FOVEA_BUILD_TYPE << ", " << FOVEA_CXX_COMPILER
      << ")\n";
-  os << "  BLAS:   " << FOVEA_BLAS_LIBRARY << "\n";
+  os << "  BLAS:   " << blas::describe() << "\n";
   os << "  OpenMP: " << get_num_threads() << " threads\n";
   std::string why;
   const bool gpu = cuda_available(&why);

@@ -1,15 +1,15 @@
 #include "engine/core/parallel.h"
 
 #include "engine/core/error.h"
+#include "engine/cpu/blas.h"
 
-extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace fovea {
 
 void set_num_threads(int n) {
   FOVEA_CHECK(n >= 1, "set_num_threads: need at least 1 thread, got ", n);
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  blas::set_num_threads(n);
 }
 
 namespace {

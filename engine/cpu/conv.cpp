@@ -1,6 +1,7 @@
 #include "engine/cpu/conv.h"
 
-#include <cblas.h>
+#include "engine/cpu/blas.h"
+
 
 #include <algorithm>
 #include <cstring>
@@ -11,8 +12,6 @@
 #include "engine/cpu/conv_depthwise.h"
 #include "engine/cpu/conv_geometry.h"
 
-extern "C" int openblas_get_num_threads(void);
-extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace fovea {
 
@@ -120,33 +119,7 @@ void col2im_channels(const Geometry& g, const T* col, int64_t ld, int64_t nb, T*
       [](const T*, int64_t) {});
 }
 
-// Row-major GEMM c = op(a) op(b) + beta c; op transposes where asked.
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
-}
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda,
-          const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              int(m), int(n), int(k), 1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
-}
-
-// While fovea's threads each run their own GEMMs, OpenBLAS must not fork onto the same cores.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
-    if (saved_ != 1) openblas_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (saved_ != 1) openblas_set_num_threads(saved_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int saved_;
-};
+using blas::gemm;
 
 // Per-thread scratch memory kept across calls: the column and output buffers of every conv on
 // a thread are reused instead of being allocated (and page-faulted in) on each call.
@@ -304,7 +277,7 @@ struct Conv {
 template <typename Chunk>
 int64_t for_each_chunk(int64_t images, int64_t nb_hint, int64_t work, Chunk&& chunk) {
   const int64_t threads = get_num_threads();
-  SingleThreadedBlas single;
+  blas::SingleThreaded single_threaded_blas;
   if (threads == 1 || images < threads || work < kParallelGrain * 16) {
     for (int64_t n0 = 0; n0 < images; n0 += nb_hint)
       chunk(int64_t(0), n0, std::min(nb_hint, images - n0), threads > 1);

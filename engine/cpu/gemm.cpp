@@ -1,8 +1,8 @@
 #include "engine/cpu/gemm.h"
 
-#include <cblas.h>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/cpu/blas.h"
 
 namespace fovea {
 
@@ -29,17 +29,6 @@ Operand as_blas_operand(const Tensor& t) {
   NoGradGuard no_grad;
   Tensor c = t.contiguous();
   return {c, false, std::max<int64_t>(cols, 1)};
-}
-
-void gemm_call(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* a, int64_t lda,
-               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              int(M), int(N), int(K), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
-}
-void gemm_call(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* a, int64_t lda,
-               const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              int(M), int(N), int(K), 1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
 }
 
 }  // namespace
@@ -69,7 +58,7 @@ void gemm_cpu(const Tensor& a_in, const Tensor& b_in, const Tensor& c, double be
         for (int64_t j = 0; j < M * N; ++j) out[j] = beta == 0 ? T(0) : T(beta) * out[j];
         continue;
       }
-      gemm_call(a.trans, b.trans, M, N, K, pa + oa, a.ld, pb + ob, b.ld, T(beta), out,
+      blas::gemm(a.trans, b.trans, M, N, K, pa + oa, a.ld, pb + ob, b.ld, T(beta), out,
                 std::max<int64_t>(N, 1));
     }
   });
