@@ -99,6 +99,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--resume", c.resume, "continue from this checkpoint (same settings; "
                   "--epochs may grow)");
+  run->add_option("--stop-after", c.stop_after,
+                  "stop after N epochs of this invocation (continue later with --resume)")
+      ->check(at_least(0));
   run->add_option("--export-plans", c.export_plans,
                   "write each epoch's data order and augmentation (JSON) to this folder");
   run->add_flag("--quiet", c.quiet, "no progress bar or model summary");

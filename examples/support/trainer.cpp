@@ -469,6 +469,7 @@ Result run(const Config& c, std::ostream& out) {
   FOVEA_CHECK(c.epochs >= 0, "train: --epochs must be >= 0, got ", c.epochs);
   FOVEA_CHECK(c.batch_size >= 1, "train: --batch-size must be >= 1, got ", c.batch_size);
   FOVEA_CHECK(c.workers >= 0, "train: --workers must be >= 0, got ", c.workers);
+  FOVEA_CHECK(c.stop_after >= 0, "train: --stop-after must be >= 0, got ", c.stop_after);
   set_num_threads(c.threads > 0 ? c.threads
                                 : int(std::max(1u, std::thread::hardware_concurrency())));
   const Device device = Device::parse(c.device);
@@ -537,7 +538,9 @@ Result run(const Config& c, std::ostream& out) {
   }
 
   Evaluation test;
-  for (int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
+  const int64_t end_epoch =
+      c.stop_after > 0 ? std::min<int64_t>(c.epochs, start_epoch + c.stop_after) : c.epochs;
+  for (int64_t epoch = start_epoch; epoch < end_epoch; ++epoch) {
     const auto te = Clock::now();
     train_loader.set_epoch(epoch);
     if (!c.export_plans.empty()) {

@@ -41,6 +41,7 @@ struct Config {
   std::string device = "cpu";
   std::string out = "runs/latest";
   std::string resume;      // a checkpoint to continue from ("" : start afresh)
+  int stop_after = 0;      // stop after this many epochs of this invocation (0: run to the end)
   std::string export_plans;  // write each epoch's data order and augmentation here (JSON)
   bool quiet = false;
 };

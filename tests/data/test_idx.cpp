@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "engine/fovea.h"
+#include "support/idx_files.h"
 #include "support/temp_files.h"
 #include "support/skip.h"
 
@@ -19,14 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<uint8_t> idx_bytes(uint8_t type, const std::vector<uint32_t>& dims,
-                               const std::vector<uint8_t>& data) {
-  std::vector<uint8_t> out{0, 0, type, uint8_t(dims.size())};
-  for (uint32_t d : dims)
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(uint8_t(d >> shift));
-  out.insert(out.end(), data.begin(), data.end());
-  return out;
-}
+using test::idx_bytes;
 
 void write_plain(const std::string& path, const std::vector<uint8_t>& bytes) {
   test::write_bytes(path, bytes);
