@@ -104,6 +104,8 @@ int main(int argc, char** argv) {
       ->check(at_least(0));
   run->add_option("--export-plans", c.export_plans,
                   "write each epoch's data order and augmentation (JSON) to this folder");
+  run->add_flag("--save-initial", c.save_initial,
+                "also write the initial weights to <out>/initial.safetensors");
   run->add_flag("--quiet", c.quiet, "no progress bar or model summary");
   CLI11_PARSE(app, argc, argv);
   try {

@@ -537,6 +537,13 @@ Result run(const Config& c, std::ostream& out) {
         << " threads; output in " << dir.string() << "\n";
   }
 
+  if (c.save_initial && c.resume.empty()) {
+    io::NamedTensors weights;
+    for (const auto& [name, t] : model.net->state_dict()) weights.emplace_back(name, t);
+    io::save_safetensors((dir / "initial.safetensors").string(), weights,
+                         {{"model", model.description}});
+  }
+
   Evaluation test;
   const int64_t end_epoch =
       c.stop_after > 0 ? std::min<int64_t>(c.epochs, start_epoch + c.stop_after) : c.epochs;

@@ -43,6 +43,7 @@ struct Config {
   std::string resume;      // a checkpoint to continue from ("" : start afresh)
   int stop_after = 0;      // stop after this many epochs of this invocation (0: run to the end)
   std::string export_plans;  // write each epoch's data order and augmentation here (JSON)
+  bool save_initial = false;  // write the initial weights to <out>/initial.safetensors
   bool quiet = false;
 };
 
