@@ -68,7 +68,7 @@ void Module::convert_tensors(const std::function<Tensor(const Tensor&)>& convert
     if (it == done.end()) {
       NoGradGuard no_grad;
       Tensor converted = convert(t);  // t itself when nothing changes
-      if (parameter && !converted.same(t)) converted.set_requires_grad(true);
+      if (parameter && !converted.same(t)) converted.set_requires_grad(t.requires_grad());
       it = done.emplace(t.impl_ptr().get(), converted).first;
     }
     t = it->second;

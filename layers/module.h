@@ -125,8 +125,8 @@ class Module {
   void zero_grad();  // every parameter's grad becomes undefined (PyTorch's set_to_none)
 
   // Moves every parameter and buffer to `device` / converts the float ones to `dtype`, in the
-  // module's own slots (layer handles follow). Parameters stay leaves that require grad and
-  // lose their gradient; tensors shared between slots (tied weights) stay shared.
+  // module's own slots (layer handles follow). Parameters stay leaves (frozen ones stay frozen)
+  // and lose their gradient; tensors shared between slots (tied weights) stay shared.
   Module& to(Device device);
   Module& to(DType dtype);
 

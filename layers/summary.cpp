@@ -45,7 +45,9 @@ Summary summarize(Module& model, const Shape& input_shape, DType dtype) {
   try {
     NoGradGuard no_grad;
     model.eval();
-    s.output = model(zeros(input_shape, dtype)).shape();
+    const auto params = model.parameters();
+    const Device device = params.empty() ? Device::cpu() : params.front().device();
+    s.output = model(zeros(input_shape, dtype, device)).shape();
   } catch (...) {
     for (auto& [m, id] : hooks) m->remove_forward_hook(id);
     model.train(was_training);

@@ -64,7 +64,9 @@ void run_output_hooks(Node& node, std::vector<Tensor>& grads) {
     if (!grads[i].defined()) continue;
     for (const GradHook& hook : node.output_hooks()[i]) {
       Tensor replaced = hook(grads[i]);
-      if (replaced.defined()) grads[i] = replaced;
+      if (!replaced.defined()) continue;
+      check_hook_result(replaced, node.output_meta(i), "an output of " + node.name());
+      grads[i] = replaced;
     }
     if (auto impl = node.retained_outputs()[i].lock()) {
       if (!impl->grad)

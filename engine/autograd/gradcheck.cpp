@@ -36,14 +36,6 @@ double weighted_sum(const Tensor& out, const Tensor& v) {
   return s;
 }
 
-Shape unravel(int64_t flat, const Shape& shape) {
-  Shape idx(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    idx[d] = flat % shape[d];
-    flat /= shape[d];
-  }
-  return idx;
-}
 
 // Fresh float64 leaves for the inputs that require grad, and the analytic gradients of
 // L = sum(f(x) * v) for a random v, from one backward.
@@ -114,7 +106,7 @@ GradcheckReport gradcheck(const TensorFn& f, const std::vector<Tensor>& inputs,
       if (err > report.max_error || report.input < 0) {
         report.max_error = err;
         report.input = int(i);
-        report.index = unravel(j, x.shape());
+        report.index = unravel_index(j, x.shape());
         report.analytic = analytic;
         report.numeric = numeric;
       }

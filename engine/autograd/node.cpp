@@ -19,14 +19,15 @@ void GradMode::set_enabled(bool on) { grad_mode_enabled = on; }
 Node::Node() : sequence_nr_(next_sequence_nr++) {}
 
 // Destroying the last reference to a long chain of nodes would recurse once per node and
-// overflow the stack (a 100 000-op chain is easy to build). Instead the outermost destructor
-// collects children it owns alone and destroys them in a loop.
+// overflow the stack (a 100 000-op chain is easy to build). Instead every destructor hands its
+// edges to the outermost one, which drops them in a loop: a child dies there when that was its
+// last reference (also when one node reaches it twice, as y * y does), never inside its parent.
 Node::~Node() {
   std::vector<std::shared_ptr<Node>> local;
   const bool outermost = pending_deletes == nullptr;
   if (outermost) pending_deletes = &local;
   for (Edge& e : next_edges_)
-    if (e.node && e.node.use_count() == 1) pending_deletes->push_back(std::move(e.node));
+    if (e.node) pending_deletes->push_back(std::move(e.node));
   if (outermost) {
     while (!local.empty()) {
       std::shared_ptr<Node> n = std::move(local.back());
@@ -63,16 +64,29 @@ AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::mo
   add_output(Tensor(leaf_));
 }
 
+void check_hook_result(const Tensor& replaced, const TensorMeta& expected,
+                       const std::string& where) {
+  FOVEA_CHECK(replaced.shape() == expected.shape && replaced.dtype() == expected.dtype &&
+                  replaced.device() == expected.device,
+              "backward: a hook on ", where, " returned ", replaced.str(), " on ",
+              replaced.device().str(), " for a gradient of ", dtype_name(expected.dtype),
+              shape_str(expected.shape), " on ", expected.device.str());
+}
+
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   Tensor g = grads[0];
   for (const GradHook& hook : leaf_->hooks) {
     Tensor replaced = hook(g);
-    if (replaced.defined()) g = replaced;
+    if (!replaced.defined()) continue;
+    check_hook_result(replaced, output_meta(0), "a leaf");
+    g = replaced;
   }
   NoGradGuard no_grad;
   if (!leaf_->grad) {
-    // Take ownership of a fresh gradient; copy one that someone else can still see.
-    const bool exclusive = g.storage().use_count() == 1 && g.is_contiguous() &&
+    // Take ownership of a fresh gradient (held only by the engine's list and `g`); copy one
+    // that someone else, a hook for instance, can still see.
+    const bool exclusive = g.impl_ptr().use_count() <= 2 && g.storage().use_count() == 1 &&
+                           g.is_contiguous() &&
                            g.offset() == 0 &&
                            g.storage()->nbytes() == size_t(g.numel()) * dtype_size(g.dtype());
     leaf_->grad = (exclusive ? g.detach() : g.clone()).impl_ptr();

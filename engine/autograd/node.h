@@ -125,6 +125,9 @@ Tensor& set_history(Tensor& out, const std::shared_ptr<Node>& node);
 // The node a gradient for `t` must be sent to: its grad_fn, or its leaf accumulator.
 Edge gradient_edge(const Tensor& t);
 
+// Throws unless a gradient a hook returned matches the tensor it is for.
+void check_hook_result(const Tensor& replaced, const TensorMeta& expected, const std::string& where);
+
 // Runs backward from `roots` with the given upstream gradients (the Tensor::backward engine).
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                   bool retain_graph);

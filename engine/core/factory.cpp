@@ -16,7 +16,7 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
-  fill_cpu(t, value);
+  fill_kernel(device, t, value);
   return t;
 }
 

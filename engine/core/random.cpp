@@ -9,14 +9,15 @@
 namespace fovea {
 
 namespace {
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+uint64_t splitmix64(uint64_t& x) { return mix64(x += 0x9e3779b97f4a7c15ULL); }
+uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+}  // namespace
+
+uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
-uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-}  // namespace
 
 void Generator::manual_seed(uint64_t seed) {
   for (uint64_t& w : s_) w = splitmix64(seed);
@@ -90,8 +91,7 @@ Tensor& fill_random(Tensor& t, const char* op, Draw draw) {
   check_float(t, op);
   FOVEA_CHECK(t.device().is_cpu(), op, ": random fills run on the CPU; fill there and move ",
               "the tensor with .to(device)");
-  FOVEA_CHECK(!(GradMode::is_enabled() && t.requires_grad()), op, ": in-place fill of ", t.str(),
-              " which requires grad; initialise under NoGradGuard");
+  check_inplace(t, op);
   Tensor c = t.is_contiguous() ? t : empty(t.shape(), t.dtype());
   FOVEA_DISPATCH_FLOAT(t.dtype(), op, [&] {
     scalar_t* p = c.data<scalar_t>();

@@ -32,6 +32,9 @@ class Generator {
   double spare_ = 0;
 };
 
+// SplitMix64's finaliser: a bijective 64-bit mix, for seeding generators from several numbers.
+uint64_t mix64(uint64_t z);
+
 // The process-wide generator used when none is passed.
 Generator& default_generator();
 void manual_seed(uint64_t seed);

@@ -31,6 +31,15 @@ Shape contiguous_strides(const Shape& s) {
   return st;
 }
 
+Shape unravel_index(int64_t flat, const Shape& shape) {
+  Shape index(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    index[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return index;
+}
+
 int64_t normalize_dim(int64_t dim, const Shape& shape, const char* op) {
   const int64_t n = static_cast<int64_t>(shape.size());
   FOVEA_CHECK(dim >= -n && dim < n, op, ": dim ", dim, " is out of range for a ", n,

@@ -15,6 +15,8 @@ using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "[2, 3, 4]"
 int64_t shape_numel(const Shape& s);
 Shape contiguous_strides(const Shape& s);
+// The multi-index of element `flat` of a row-major tensor of `shape`.
+Shape unravel_index(int64_t flat, const Shape& shape);
 
 // Maps a possibly negative dim into [0, ndim); throws "op: dim 5 is out of range for a 3-d
 // tensor of shape [2, 3, 4]" otherwise.

@@ -2,7 +2,7 @@
 //
 // The version counter lives here because "this memory was changed in place" is a property of
 // the memory, not of one view: autograd records the version of every tensor it saves and
-// refuses to run a backward that would read memory changed since (see autograd/saved.h).
+// refuses to run a backward that would read memory changed since (SavedTensor, autograd/node.h).
 #pragma once
 
 #include <cstddef>

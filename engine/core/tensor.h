@@ -145,6 +145,9 @@ void check_defined(const Tensor& t, const char* op);
 void check_float(const Tensor& t, const char* op);
 void check_same_dtype(const Tensor& a, const Tensor& b, const char* op);
 void check_same_device(const Tensor& a, const Tensor& b, const char* op);
+// Before writing into t in place: it must not need a gradient while recording, and no two of
+// its elements may share memory (an expanded view).
+void check_inplace(const Tensor& t, const char* op);
 
 // ---- template definitions --------------------------------------------------------------------
 template <typename T> T* Tensor::data() const {

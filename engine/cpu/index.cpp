@@ -101,12 +101,8 @@ void index_bounds_cpu(const Tensor& index, int64_t size, int64_t dim, const char
     }
   });
   if (first_bad == n) return;
-  Shape pos(size_t(c.dim()));
-  for (int64_t d = c.dim() - 1, rest = first_bad; d >= 0; --d) {
-    pos[size_t(d)] = rest % c.shape()[d];
-    rest /= c.shape()[d];
-  }
-  FOVEA_FAIL(op, ": index ", p[first_bad.load()], " at position ", shape_str(pos),
+  FOVEA_FAIL(op, ": index ", p[first_bad.load()], " at position ",
+             shape_str(unravel_index(first_bad, c.shape())),
              " of the index is out of range for dim ", dim, " of size ", size);
 }
 

@@ -1,5 +1,7 @@
 #include "engine/cpu/norm.h"
 
+#include "engine/cpu/accumulate.h"
+
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -90,22 +92,6 @@ void walk_channels(const Dims& d, int64_t c0, int64_t c1, Fn&& fn) {
   });
 }
 
-// sum_{k < len} term(k) in double, with four independent partial sums so that the additions
-// pipeline instead of each waiting for the previous one (the statistics of a large
-// batch_norm input come out about 2.5x faster than with one running sum).
-template <typename Term>
-double sum_run(int64_t len, Term&& term) {
-  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  int64_t k = 0;
-  for (; k + 4 <= len; k += 4) {
-    a0 += term(k);
-    a1 += term(k + 1);
-    a2 += term(k + 2);
-    a3 += term(k + 3);
-  }
-  for (; k < len; ++k) a0 += term(k);
-  return (a0 + a1) + (a2 + a3);
-}
 
 inline double square(double v) { return v * v; }
 
@@ -117,8 +103,8 @@ struct Moments {
 // Of one contiguous group (group_norm, layer_norm).
 template <typename T>
 Moments row_moments(const T* p, int64_t len) {
-  const double mean = sum_run(len, [&](int64_t k) { return double(p[k]); }) / double(len);
-  return {mean, sum_run(len, [&](int64_t k) { return square(double(p[k]) - mean); })};
+  const double mean = sum4(len, [&](int64_t k) { return double(p[k]); }) / double(len);
+  return {mean, sum4(len, [&](int64_t k) { return square(double(p[k]) - mean); })};
 }
 
 // Of every channel over (n, s) (batch_norm); threads split the channels.
@@ -128,12 +114,12 @@ std::vector<Moments> channel_moments(const T* x, const Dims& d) {
   const double count = double(d.n * d.s);
   parallel_for(d.c, 2 * d.n * d.s, [&](int64_t c0, int64_t c1) {
     walk_channels(d, c0, c1, [&](int64_t, int64_t c, int64_t off, auto len) {
-      mo[size_t(c)].mean += sum_run(len, [&](int64_t k) { return double(x[off + k]); });
+      mo[size_t(c)].mean += sum4(len, [&](int64_t k) { return double(x[off + k]); });
     });
     for (int64_t c = c0; c < c1; ++c) mo[size_t(c)].mean /= count;
     walk_channels(d, c0, c1, [&](int64_t, int64_t c, int64_t off, auto len) {
       const double mu = mo[size_t(c)].mean;
-      mo[size_t(c)].m2 += sum_run(len, [&](int64_t k) { return square(double(x[off + k]) - mu); });
+      mo[size_t(c)].m2 += sum4(len, [&](int64_t k) { return square(double(x[off + k]) - mu); });
     });
   });
   return mo;
@@ -163,9 +149,9 @@ ChannelSums channel_sums(const T* x, const T* g, const T* mean, const T* rstd, c
       const int64_t i = stat(n, c);
       const double mu = mean[i];
       const T *xs = x + off, *gs = g + off;
-      sums.g[size_t(c)] += sum_run(len, [&](int64_t k) { return double(gs[k]); });
+      sums.g[size_t(c)] += sum4(len, [&](int64_t k) { return double(gs[k]); });
       sums.gxh[size_t(c)] +=
-          sum_run(len, [&](int64_t k) { return double(gs[k]) * (double(xs[k]) - mu); }) *
+          sum4(len, [&](int64_t k) { return double(gs[k]) * (double(xs[k]) - mu); }) *
           double(rstd[i]);
     });
   });
@@ -284,11 +270,11 @@ void grouped_backward(const Tensor& x, const Tensor& g, const Tensor& mean, cons
         const T *xr = px + off, *gr = pg + off;
         const double mu = pm[r];
         auto wc = [&](int64_t j) { return pw ? double(pw[c0 + j]) : 1.0; };
-        const double sum_wg = sum_run(per_group, [&](int64_t j) {
-          return wc(j) * sum_run(run, [&](int64_t s) { return double(gr[j * run + s]); });
+        const double sum_wg = sum4(per_group, [&](int64_t j) {
+          return wc(j) * sum4(run, [&](int64_t s) { return double(gr[j * run + s]); });
         });
-        const double sum_wgx = sum_run(per_group, [&](int64_t j) {
-          return wc(j) * sum_run(run, [&](int64_t s) {
+        const double sum_wgx = sum4(per_group, [&](int64_t j) {
+          return wc(j) * sum4(run, [&](int64_t s) {
                    const int64_t k = j * run + s;
                    return double(gr[k]) * (double(xr[k]) - mu);
                  });

@@ -1,5 +1,7 @@
 #include "engine/cpu/pool.h"
 
+#include "engine/cpu/accumulate.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -95,20 +97,10 @@ void for_each_plane(const Geometry& g, Fn&& fn) {
 
 // ---- one plane -------------------------------------------------------------------------------
 
-// Sum of n contiguous values in double, four independent chains (one chain of dependent adds
-// is latency-bound; this is the whole of a global average pool).
+// Sum of n contiguous values in double (this is the whole of a global average pool).
 template <typename T>
 double run_sum(const T* p, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += p[i];
-    s1 += p[i + 1];
-    s2 += p[i + 2];
-    s3 += p[i + 3];
-  }
-  for (; i < n; ++i) s0 += p[i];
-  return (s0 + s1) + (s2 + s3);
+  return sum4(n, [p](int64_t k) { return double(p[k]); });
 }
 
 // Sum of a dense (step 1) window of a plane of width w; full-width windows are one run.

@@ -1,5 +1,7 @@
 #include "engine/cpu/reduce.h"
 
+#include "engine/cpu/accumulate.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -142,19 +144,9 @@ template <typename T, typename Acc>
 void fold(Acc& a, const T* row, int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i) a.add(row[i], i);
 }
-// Sums run four independent chains: one chain of dependent double adds is latency-bound.
 template <typename T, typename Term>
 void fold(SumOf<Term>& a, const T* row, int64_t lo, int64_t hi) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = lo;
-  for (; i + 4 <= hi; i += 4) {
-    s0 += a.term(row[i]);
-    s1 += a.term(row[i + 1]);
-    s2 += a.term(row[i + 2]);
-    s3 += a.term(row[i + 3]);
-  }
-  for (; i < hi; ++i) s0 += a.term(row[i]);
-  a.total += (s0 + s1) + (s2 + s3);
+  a.total += sum4(hi - lo, [&](int64_t k) { return a.term(row[lo + k]); });
 }
 
 // ---- the two loops every kernel is written with -------------------------------------------

@@ -10,12 +10,6 @@ namespace fovea::data {
 
 namespace {
 
-uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 // Python's round(): halves go to the even neighbour (the default floating-point rounding mode).
 int64_t round_half_even(double x) { return int64_t(std::nearbyint(x)); }
 

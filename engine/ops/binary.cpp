@@ -1,5 +1,7 @@
 #include "engine/ops/binary.h"
 
+#include <cmath>
+
 #include "engine/autograd/node.h"
 #include "engine/core/factory.h"
 #include "engine/cpu/binary.h"
@@ -138,6 +140,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 Tensor scalar_like(double value, const Tensor& like) {
+  FOVEA_CHECK(like.dtype() != DType::Int64 || std::trunc(value) == value,
+              "scalar: ", value, " is not an integer and cannot combine with ", like.str(),
+              " (convert the tensor with .to(DType::Float32) first)");
   return scalar_tensor(value, like.dtype(), like.device());
 }
 

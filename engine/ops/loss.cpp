@@ -22,13 +22,8 @@ void check_targets(const Tensor& target, int64_t k, const char* op) {
   const std::vector<int64_t> v = target.to(Device::cpu()).to_vector<int64_t>();
   for (size_t i = 0; i < v.size(); ++i) {
     if (v[i] >= 0 && v[i] < k) continue;
-    Shape index(target.shape().size());
-    int64_t rest = int64_t(i);
-    for (size_t d = index.size(); d-- > 0;) {
-      index[d] = rest % target.shape()[d];
-      rest /= target.shape()[d];
-    }
-    FOVEA_FAIL(op, ": target value ", v[i], " at index ", shape_str(index),
+    FOVEA_FAIL(op, ": target value ", v[i], " at index ",
+               shape_str(unravel_index(int64_t(i), target.shape())),
                " is out of range for ", k, " classes (expected 0 <= target < ", k, ")");
   }
 }

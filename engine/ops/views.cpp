@@ -158,19 +158,24 @@ Tensor Tensor::reshape(const Shape& shape_in) const {
   return contiguous().view(shape);
 }
 
-Tensor Tensor::permute(const std::vector<int64_t>& dims_in) const {
-  FOVEA_CHECK(int64_t(dims_in.size()) == dim(), "permute: ", dims_in.size(),
-              " dims given for ", str());
-  const std::vector<int64_t> dims = normalize_dims(dims_in, shape(), "permute");
-  (void)dims;  // validates: in range, no repeats
-  Shape s(dim()), st(dim());
-  std::vector<int64_t> order(dim());
-  for (int64_t i = 0; i < dim(); ++i) {
-    order[i] = normalize_dim(dims_in[i], shape(), "permute");
-    s[i] = shape()[order[i]];
-    st[i] = strides()[order[i]];
+namespace {
+// x with its dims reordered: dim i of the result is dim order[i] of x (order normalised).
+Tensor permuted(const Tensor& x, const std::vector<int64_t>& order, const char* op) {
+  Shape s(x.dim()), st(x.dim());
+  for (int64_t i = 0; i < x.dim(); ++i) {
+    s[i] = x.shape()[order[i]];
+    st[i] = x.strides()[order[i]];
   }
-  return record_view<PermuteBackward>(alias(*this, s, st, offset()), *this, "Permute", order);
+  return record_view<PermuteBackward>(alias(x, s, st, x.offset()), x, op, order);
+}
+}  // namespace
+
+Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
+  FOVEA_CHECK(int64_t(dims.size()) == dim(), "permute: ", dims.size(), " dims given for ", str());
+  normalize_dims(dims, shape(), "permute");  // in range, no repeats
+  std::vector<int64_t> order(dim());
+  for (int64_t i = 0; i < dim(); ++i) order[i] = normalize_dim(dims[i], shape(), "permute");
+  return permuted(*this, order, "Permute");
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
@@ -179,12 +184,7 @@ Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
   std::vector<int64_t> order(dim());
   for (int64_t i = 0; i < dim(); ++i) order[i] = i;
   std::swap(order[d0], order[d1]);
-  Shape s(dim()), st(dim());
-  for (int64_t i = 0; i < dim(); ++i) {
-    s[i] = shape()[order[i]];
-    st[i] = strides()[order[i]];
-  }
-  return record_view<PermuteBackward>(alias(*this, s, st, offset()), *this, "Transpose", order);
+  return permuted(*this, order, "Transpose");
 }
 
 Tensor Tensor::expand(const Shape& shape_in) const {

@@ -201,11 +201,44 @@ TEST_CASE("a 10 000-op chain runs forward, backward and is destroyed without rec
   z = Tensor();
 }
 
+TEST_CASE("a long chain whose nodes use their input twice is destroyed without recursion") {
+  Tensor x = vec({1.0}).set_requires_grad();
+  Tensor y = x;
+  for (int i = 0; i < 200000; ++i) y = y * y;  // both edges of each node point at one child
+  y = Tensor();  // would overflow the stack if each node destroyed its child itself
+  CHECK(x.requires_grad());
+}
+
+TEST_CASE("hooks: a wrongly shaped replacement is an error, a kept gradient stays the hook's") {
+  Tensor x = vec({1, 2}).set_requires_grad();
+  Tensor h = exp(x);
+  h.register_hook([](const Tensor& g) { return sum(g); });
+  CHECK_THROWS_WITH_AS(sum(h).backward(),
+                       doctest::Contains("a hook on an output of ExpBackward returned float64[]"),
+                       Error);
+  Tensor leaf = vec({1, 2}).set_requires_grad();
+  leaf.register_hook([](const Tensor& g) { return g.reshape({1, 2}); });
+  CHECK_THROWS_WITH_AS(sum(leaf * 3.0).backward(),
+                       doctest::Contains("a hook on a leaf returned float64[1, 2]"), Error);
+
+  Tensor w = vec({1, 2}).set_requires_grad();
+  Tensor kept;
+  w.register_hook([&](const Tensor& g) {
+    kept = g;
+    return Tensor();
+  });
+  sum(w * 3.0).backward();
+  const std::vector<double> first = values(kept);
+  sum(w * 5.0).backward();  // accumulating into w.grad must not write into the hook's tensor
+  CHECK(values(w.grad()) == std::vector<double>{8, 8});
+  CHECK(first == std::vector<double>{3, 3});
+}
+
 TEST_CASE("graphs with multiple paths run each node once, after all its consumers") {
   Tensor x = vec({1, 2}).set_requires_grad();
   Tensor a = x * 2.0, b = a * a, c = a + b, d = c * b;  // diamond-shaped dependencies
   sum(d).backward();
-  // d = (a + a^2) a^2 with a = 2x; dd/dx = 2 (2a + 3a^2) a ... check numerically:
+  // d = (a + a^2) a^2 = a^3 + a^4 with a = 2x, so dd/dx = 2 (3a^2 + 4a^3):
   for (int i = 0; i < 2; ++i) {
     const double av = 2.0 * (i + 1);
     const double dd_da = 3 * av * av + 4 * av * av * av;

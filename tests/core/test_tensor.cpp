@@ -106,3 +106,31 @@ TEST_CASE("random: seeded, reproducible, state can be saved and restored") {
   std::sort(sorted.begin(), sorted.end());
   CHECK(sorted == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
 }
+
+TEST_CASE("in-place ops on overlapping memory read the source before writing") {
+  Tensor x = arange(4, DType::Float64);
+  x.narrow(0, 1, 3).copy_(x.narrow(0, 0, 3));  // a shifted view of itself
+  CHECK(x.to_vector<double>() == std::vector<double>{0, 0, 1, 2});
+  Tensor m = arange(9, DType::Float64).reshape({3, 3});
+  m.copy_(m.t());
+  CHECK(m.to_vector<double>() == std::vector<double>{0, 3, 6, 1, 4, 7, 2, 5, 8});
+  Tensor a = arange(4, DType::Float64);
+  a.add_(a);  // the same elements: element by element is exact
+  CHECK(a.to_vector<double>() == std::vector<double>{0, 2, 4, 6});
+  Tensor r = arange(6, DType::Float64).reshape({2, 3});
+  r.narrow(1, 1, 2).add_(r.narrow(1, 0, 2));
+  CHECK(r.to_vector<double>() == std::vector<double>{0, 1, 3, 3, 7, 9});
+  Tensor e = ones({1, 4}).expand({3, 4});
+  CHECK_THROWS_WITH_AS(e.add_(1.0), doctest::Contains("add_: float32[3, 4] has elements that share "
+                                                      "memory"),
+                       Error);
+  CHECK_THROWS_WITH_AS(e.fill_(0), doctest::Contains("fill_"), Error);
+}
+
+TEST_CASE("scalars combine with int64 tensors only when they are integers") {
+  Tensor i = arange(4, DType::Int64);
+  CHECK((i * 2.0).to_vector<int64_t>() == std::vector<int64_t>{0, 2, 4, 6});
+  CHECK_THROWS_WITH_AS(i * 2.5, doctest::Contains("scalar: 2.5 is not an integer"), Error);
+  CHECK_THROWS_AS(i.mul_(0.5), Error);
+  CHECK_THROWS_AS(i.add_(i, 0.5), Error);
+}

@@ -122,6 +122,11 @@ TEST_CASE("Module::to converts parameters and buffers, keeps leaves and ties") {
     CHECK(p.is_leaf());
     CHECK(p.requires_grad());
   }
+  auto frozen = std::make_shared<nn::Linear>(2, 2);
+  frozen->bias.set_requires_grad(false);
+  frozen->to(DType::Float64);
+  CHECK_FALSE(frozen->bias.requires_grad());  // stays frozen
+  CHECK(frozen->weight.requires_grad());
   auto lin = std::dynamic_pointer_cast<nn::Linear>((*seq)[0]);
   CHECK(lin->weight.dtype() == DType::Float64);  // the layer's handle follows its slot
   CHECK((*seq)(zeros({4, 3}, DType::Float64)).dtype() == DType::Float64);

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <optional>
 
 #include "engine/core/factory.h"
 
@@ -38,41 +39,44 @@ Tensor make_input(const Shape& shape, Inputs kind, const std::vector<double>& ki
 
 namespace {
 
-// A leaf in the layout's storage shape, and the view of it the op receives.
+// A leaf in the layout's storage shape and the view of it the op receives; nothing when the
+// input's rank does not allow the layout.
 struct LaidOut {
   Tensor leaf;
   std::function<Tensor(const Tensor&)> view;
 };
 
-LaidOut lay_out(const Tensor& values, Layout layout) {
+std::optional<LaidOut> lay_out(const Tensor& values, Layout layout, int64_t expand_axis) {
   const Shape& s = values.shape();
   switch (layout) {
     case Layout::Permuted: {
-      if (s.size() < 2) break;
+      if (s.size() < 2) return std::nullopt;
       std::vector<int64_t> rev;
       for (int64_t d = int64_t(s.size()) - 1; d >= 0; --d) rev.push_back(d);
       Tensor leaf = values.permute(rev).contiguous();
-      return {leaf, [rev](const Tensor& l) { return l.permute(rev); }};
+      return LaidOut{leaf, [rev](const Tensor& l) { return l.permute(rev); }};
     }
     case Layout::Sliced: {
-      if (s.empty()) break;
+      if (s.empty()) return std::nullopt;
       Shape big = s;
       big.back() *= 2;
       Tensor leaf = zeros(big, DType::Float64);
       leaf.slice(-1, 0, big.back(), 2).copy_(values);
       const int64_t n = big.back();
-      return {leaf, [n](const Tensor& l) { return l.slice(-1, 0, n, 2); }};
+      return LaidOut{leaf, [n](const Tensor& l) { return l.slice(-1, 0, n, 2); }};
     }
     case Layout::Expanded: {
       size_t axis = 0;
       while (axis < s.size() && s[axis] == 1) ++axis;
-      if (axis == s.size()) break;
+      if (expand_axis >= 0 && expand_axis < int64_t(s.size()) && s[size_t(expand_axis)] > 1)
+        axis = size_t(expand_axis);
+      if (axis == s.size()) return std::nullopt;
       Tensor leaf = values.narrow(int64_t(axis), 0, 1).contiguous();
-      return {leaf, [s](const Tensor& l) { return l.expand(s); }};
+      return LaidOut{leaf, [s](const Tensor& l) { return l.expand(s); }};
     }
     case Layout::Contiguous: break;
   }
-  return {values, [](const Tensor& l) { return l; }};
+  return LaidOut{values, [](const Tensor& l) { return l; }};
 }
 
 }  // namespace
@@ -83,10 +87,15 @@ void check_op_cases(const std::vector<OpCase>& cases) {
       Generator gen(std::hash<std::string>{}(c.name) ^ uint64_t(layout));
       std::vector<LaidOut> laid;
       std::vector<Tensor> inputs;
+      bool applies = false;  // some input takes this layout (others stay contiguous)
       for (const Shape& s : c.shapes) {
-        laid.push_back(lay_out(make_input(s, c.inputs, c.kinks, gen), layout));
+        const Tensor values = make_input(s, c.inputs, c.kinks, gen);
+        std::optional<LaidOut> l = lay_out(values, layout, c.expand_axis);
+        applies = applies || (l.has_value() && layout != Layout::Contiguous);
+        laid.push_back(l ? *l : *lay_out(values, Layout::Contiguous, -1));
         inputs.push_back(laid.back().leaf.set_requires_grad());
       }
+      if (layout != Layout::Contiguous && !applies) continue;
       std::vector<Tensor> extra = c.extra_inputs ? c.extra_inputs(gen) : std::vector<Tensor>{};
       const size_t n_float = c.shapes.size();
       inputs.insert(inputs.end(), extra.begin(), extra.end());

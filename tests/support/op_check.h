@@ -8,9 +8,13 @@
 //
 // Each float input is checked in four layouts (each with every axis > 1 in the op's view):
 //   contiguous  the tensor as is
-//   permuted    a leaf of reversed shape, permuted back: strides run backwards
-//   sliced      a leaf twice as long in the last dim, every second element taken
-//   expanded    a leaf with size 1 in the first axis of size > 1, expanded: stride 0 there
+//   permuted    a leaf of reversed shape, permuted back: strides run backwards (2+ dims)
+//   sliced      a leaf twice as long in the last dim, every second element taken (1+ dims)
+//   expanded    a leaf with size 1 in one axis, expanded: stride 0 there. The axis is the
+//               first of size > 1 unless the case names another: an op that normalises over
+//               that axis (softmax, batch_norm over N) has gradients summing to zero along it,
+//               which would make the expanded check vacuous.
+// A layout an input's rank does not allow is skipped for that case, not run as contiguous.
 // Values avoid kinks (|x - k| >= 0.05 for each listed kink) so finite differences are exact.
 #pragma once
 
@@ -45,6 +49,7 @@ struct OpCase {
   std::vector<Layout> layouts = {Layout::Contiguous, Layout::Permuted, Layout::Sliced,
                                  Layout::Expanded};
   double tolerance = 1e-6;
+  int64_t expand_axis = -1;  // the axis the expanded layout broadcasts; -1: the first > 1
 };
 
 // Random float64 values of `shape` drawn as `kind` says, away from `kinks`.
