@@ -249,4 +249,18 @@ Tensor& constant_(Tensor& w, double value) {
   return w.fill_(value);
 }
 
+Tensor dct_basis(int64_t h, int64_t w, int64_t u, int64_t v, DType dtype) {
+  FOVEA_CHECK(h > 0 && w > 0 && u >= 0 && u < h && v >= 0 && v < w, "dct_basis: frequency (", u,
+              ", ", v, ") is outside a ", h, "x", w, " map");
+  auto b = [](int64_t pos, int64_t f, int64_t len) {
+    const double c = std::cos(M_PI * double(f) * (double(pos) + 0.5) / double(len)) /
+                     std::sqrt(double(len));
+    return f > 0 ? c * std::sqrt(2.0) : c;
+  };
+  std::vector<double> values(size_t(h * w));
+  for (int64_t i = 0; i < h; ++i)
+    for (int64_t j = 0; j < w; ++j) values[size_t(i * w + j)] = b(i, u, h) * b(j, v, w);
+  return from_vector(values, {h, w}).to(dtype);
+}
+
 }  // namespace fovea

@@ -63,4 +63,11 @@ Tensor& orthogonal_(Tensor& w, double gain = 1, Generator* gen = nullptr);
 
 Tensor& constant_(Tensor& w, double value);
 
+// The orthonormal 2-D DCT-II basis image B_{u,v} of an h x w map, FcaNet's fixed filters
+// (spec section 11):
+//   B(i, j) = b(i, u, h) b(j, v, w),   b(p, f, L) = cos(pi f (p + 1/2) / L) / sqrt(L) * s(f),
+//   s(0) = 1, s(f > 0) = sqrt 2.
+// The h*w images for 0 <= u < h, 0 <= v < w are orthonormal; B_{0,0} is 1/sqrt(h w) everywhere.
+Tensor dct_basis(int64_t h, int64_t w, int64_t u, int64_t v, DType dtype = DType::Float32);
+
 }  // namespace fovea

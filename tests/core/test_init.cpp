@@ -284,3 +284,23 @@ TEST_CASE("initialiser errors") {
   CHECK_THROWS_WITH_AS(xavier_uniform_(ints),
                        Contains("xavier_uniform_: expected a float32 or float64 tensor"), Error);
 }
+
+TEST_CASE("dct_basis: FcaNet's orthonormal DCT-II images") {
+  const int64_t h = 4, w = 3;
+  for (int64_t u = 0; u < h; ++u)
+    for (int64_t v = 0; v < w; ++v)
+      for (int64_t u2 = 0; u2 < h; ++u2)
+        for (int64_t v2 = 0; v2 < w; ++v2) {
+          const double dot = sum(dct_basis(h, w, u, v, DType::Float64) *
+                                 dct_basis(h, w, u2, v2, DType::Float64)).item();
+          CHECK(dot == doctest::Approx(u == u2 && v == v2 ? 1.0 : 0.0).epsilon(1e-12).scale(1));
+        }
+  // the DC image is constant: a DCT-weighted sum at (0, 0) is sqrt(HW) times the mean
+  CHECK(amax(dct_basis(h, w, 0, 0, DType::Float64)).item() == doctest::Approx(1 / std::sqrt(12.0)));
+  CHECK(amin(dct_basis(h, w, 0, 0, DType::Float64)).item() == doctest::Approx(1 / std::sqrt(12.0)));
+  // b(0, 1, 4) = sqrt(2/4) cos(pi / 8)
+  CHECK(dct_basis(4, 1, 1, 0, DType::Float64).at({0, 0}) ==
+        doctest::Approx(std::sqrt(0.5) * std::cos(M_PI / 8) / std::sqrt(1.0)));
+  CHECK_THROWS_WITH_AS(dct_basis(4, 4, 4, 0), doctest::Contains("frequency (4, 0) is outside"),
+                       Error);
+}
