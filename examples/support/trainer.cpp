@@ -106,12 +106,19 @@ Data load_data(const Config& c) {
                                   : augmented(train, d.augment, mean, stddev);
     d.test = test;
   } else if (c.dataset == "imagefolder") {
-    data::ImageFolderOptions o;
-    o.height = o.width = c.image_size;
     const fs::path root(d.source);
     const fs::path test_root = fs::exists(root / "val") ? root / "val" : root / "test";
     FOVEA_CHECK(fs::is_directory(root / "train") && fs::is_directory(test_root), "train: ",
                 d.source, " must hold train/<class>/* and val/<class>/* (or test/<class>/*)");
+    data::ImageFolderOptions o;
+    o.height = o.width = c.image_size;
+    if (c.image_size == 0) {
+      // Without --image-size every image is brought to the first one's (square) size, which is
+      // a no-op for data sets of one size such as Tiny ImageNet.
+      const data::ImageFolder probe((root / "train").string(), o);
+      FOVEA_CHECK(probe.size() > 0, "train: ", (root / "train").string(), " holds no images");
+      o.height = o.width = probe.shape_of(0)[1];
+    }
     auto train = std::make_shared<data::ImageFolder>((root / "train").string(), o);
     auto test = std::make_shared<data::ImageFolder>(test_root.string(), o);
     FOVEA_CHECK(train->classes() == test->classes(), "train: the class folders of ",
@@ -119,11 +126,9 @@ Data load_data(const Config& c) {
     // ImageNet's channel statistics, as torchvision's ImageNet recipes normalise.
     const std::vector<double> mean{0.485, 0.456, 0.406}, stddev{0.229, 0.224, 0.225};
     const int64_t size = train->image_shape()[1];
-    d.augment = c.augment == "default"
-                    ? (size > 0 ? "crop:" + std::to_string(size) + ":4,flip" : "rrc:224,flip")
-                    : c.augment;
+    d.augment = c.augment == "default" ? "crop:" + std::to_string(size) + ":4,flip" : c.augment;
     d.train = augmented(train, d.augment, mean, stddev);
-    d.test = augmented(test, size > 0 ? "none" : "resize:256,center:224", mean, stddev);
+    d.test = augmented(test, "none", mean, stddev);
   } else {
     FOVEA_FAIL("train: unknown --dataset ", c.dataset,
                " (fashion-mnist, mnist, cifar10, cifar100, imagefolder)");

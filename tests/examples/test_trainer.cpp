@@ -1,6 +1,7 @@
 // The training loop of examples/train (examples/support/trainer): outputs, resume that repeats
 // an uninterrupted run exactly, and the errors a user meets first.
 #include <doctest/doctest.h>
+#include <stb/stb_image_write.h>
 
 #include <filesystem>
 #include <fstream>
@@ -114,6 +115,30 @@ TEST_CASE("trainer: a run interrupted after epoch 1 and resumed repeats the unin
     CHECK(resumed.history[e].lr == whole.history[e].lr);
   }
   CHECK(resumed.confusion == whole.confusion);
+}
+
+TEST_CASE("trainer: image folders train at their own image size by default") {
+  test::TempDir data, out;
+  for (const char* split : {"train", "val"})
+    for (int k = 0; k < 2; ++k)
+      for (int i = 0; i < 4; ++i) {
+        std::vector<uint8_t> rgb(12 * 12 * 3, uint8_t(k ? 200 : 30));
+        rgb[size_t(i)] = uint8_t(i * 40);
+        const std::string path = data.new_file(std::string(split) + "/class" +
+                                               std::to_string(k) + "/" + std::to_string(i) + ".png");
+        REQUIRE(stbi_write_png(path.c_str(), 12, 12, 3, rgb.data(), 12 * 3) != 0);
+      }
+  train::Config c = toy_config(data, out.file("folder"));
+  c.dataset = "imagefolder";
+  c.epochs = 1;
+  c.batch_size = 4;
+  c.quiet = false;
+  std::ostringstream log;
+  const train::Result r = train::run(c, log);
+  CHECK(r.total == 8);
+  CHECK(log.str().find("8 train, 8 test images of 3x12x12, 2 classes; augmentation: "
+                       "crop:12:4,flip") != std::string::npos);
+  CHECK(r.class_names == std::vector<std::string>{"class0", "class1"});
 }
 
 TEST_CASE("trainer: bad settings and missing data are errors naming the option or path") {
