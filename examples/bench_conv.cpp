@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/fovea.h"
+#include "support/timing.h"
 
 using namespace fovea;
 
@@ -27,17 +28,6 @@ struct Shape4 {
   int64_t c_in, c_out, hw, k, stride, groups = 1;
 };
 
-double median_seconds(const std::function<void()>& fn, int warmup, int repeat) {
-  for (int i = 0; i < warmup; ++i) fn();
-  std::vector<double> t;
-  for (int i = 0; i < repeat; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 }  // namespace
 
@@ -102,7 +92,7 @@ int main(int argc, char** argv) {
          }},
     };
     for (const Pass& p : passes) {
-      const double sec = median_seconds(p.run, warmup, repeat);
+      const double sec = bench::median_seconds(p.run, warmup, repeat);
       const double rate = p.flops / sec / 1e9;
       if (json)
         std::printf("{\"name\": \"%s %s\", \"median_ms\": %.4f, \"gflops\": %.3f}\n",

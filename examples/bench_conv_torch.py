@@ -13,10 +13,11 @@ import argparse
 import json
 import statistics
 import subprocess
-import time
 
 import torch
 import torch.nn.functional as F
+
+from torch_reference import median_ms
 
 SHAPES = [  # name, c_in, c_out, hw, k, stride, groups: the same list as bench_conv.cpp
     ("3x3 16->16 32x32", 16, 16, 32, 3, 1, 1),
@@ -27,17 +28,6 @@ SHAPES = [  # name, c_in, c_out, hw, k, stride, groups: the same list as bench_c
     ("1x1/s2 16->32 32x32", 16, 32, 32, 1, 2, 1),
     ("dw3x3 64 16x16", 64, 64, 16, 3, 1, 64),
 ]
-
-
-def median_ms(fn, warmup, repeat):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
 
 
 def torch_round(batch, warmup, repeat):

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/fovea.h"
+#include "support/timing.h"
 
 using namespace fovea;
 
@@ -26,17 +27,6 @@ struct Bench {
   std::function<void()> run;
 };
 
-double median_seconds(const std::function<void()>& fn, int warmup, int repeat) {
-  for (int i = 0; i < warmup; ++i) fn();
-  std::vector<double> t;
-  for (int i = 0; i < repeat; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 }  // namespace
 
@@ -79,7 +69,7 @@ int main(int argc, char** argv) {
   }
   for (const Bench& bench : benches) {
     if (!only.empty() && bench.name.find(only) == std::string::npos) continue;
-    const double s = median_seconds(bench.run, warmup, repeat);
+    const double s = bench::median_seconds(bench.run, warmup, repeat);
     const double rate = bench.work / s / 1e9;
     if (json)
       std::printf("{\"name\": \"%s\", \"median_ms\": %.4f, \"rate\": %.3f, \"unit\": \"%s\"}\n",

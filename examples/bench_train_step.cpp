@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "layers/layers.h"
+#include "support/timing.h"
 
 using namespace fovea;
 
@@ -54,10 +55,7 @@ int main(int argc, char** argv) {
     fwd_ms.push_back(ms(t0, t1));
     bwd_ms.push_back(ms(t1, t2));
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
+  using bench::median;
   if (json) {
     std::printf("{\"step_ms\": %.3f, \"forward_ms\": %.3f, \"backward_ms\": %.3f}\n",
                 median(step_ms), median(fwd_ms), median(bwd_ms));

@@ -11,9 +11,10 @@ import argparse
 import json
 import statistics
 import subprocess
-import time
 
 import torch
+
+from torch_reference import median_ms
 
 
 def torch_benches():
@@ -29,17 +30,6 @@ def torch_benches():
         "sum 4096x4096 dim=1 f32": lambda: big.sum(1),
         "sum 4096x4096 dim=0 f32": lambda: big.sum(0),
     }
-
-
-def time_torch(fn, warmup, repeat):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main():
@@ -62,7 +52,7 @@ def main():
             if r["name"] in fovea_ms:
                 fovea_ms[r["name"]].append(r["median_ms"])
         for name, fn in benches.items():
-            torch_ms[name].append(time_torch(fn, 3, args.repeat) * 1e3)
+            torch_ms[name].append(median_ms(fn, 3, args.repeat))
     print(f"PyTorch {torch.__version__}, {args.threads} threads, median over {args.rounds} rounds "
           f"of {args.repeat} runs each")
     print(f"{'benchmark':32} {'fovea ms':>10} {'torch ms':>10} {'fovea/torch':>12}")

@@ -1,12 +1,27 @@
-"""PyTorch twins of fovea's models, for the comparison scripts in this folder.
+"""PyTorch twins of fovea's models and a timing helper, for the comparison scripts here.
 
 CifarResNet is the network fovea's nn::cifar_resnet builds (He et al. 2016, section 4.2): the
 same layers, order, parameter names (conv1, bn1, layer1.0.conv1, ..., fc), shortcut options
 and torchvision-style init, so fovea's safetensors weights load into it by name.
 """
+import statistics
+import time
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+def median_ms(fn, warmup, repeat):
+    """Median milliseconds of `repeat` calls of fn after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
 
 
 class ShortcutA(nn.Module):
