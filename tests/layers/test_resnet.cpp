@@ -178,5 +178,8 @@ TEST_CASE("gradcheck: ResNet blocks and whole networks in float64") {
   test::check_module_directional("ResNet-8 option B", net_b, {3, 3, 8, 8});
   auto r18 = nn::resnet(18, 4, 3, "imagenet");
   r18->to(DType::Float64);
-  test::check_module_directional("ResNet-18 imagenet stem", r18, {2, 3, 32, 32});
+  // 64x64, not 32x32: at 32x32 layer4 is 1x1, so its training-mode BatchNorm sees two values
+  // per channel and maps them to +-1; the loss is then so ill-conditioned (gradients ~2e4) that
+  // the finite difference depends on BLAS rounding and the check fails on some CPUs.
+  test::check_module_directional("ResNet-18 imagenet stem", r18, {2, 3, 64, 64});
 }
