@@ -1,15 +1,14 @@
 #include "engine/core/storage.h"
 
-#include <cstdlib>
-#include <new>
-
 #include "engine/core/backends.h"
+#include "engine/core/cpu_allocator.h"
 #include "engine/core/error.h"
 
 namespace fovea {
 
 Storage::~Storage() {
-  if (data_ && deleter_) deleter_(data_);
+  if (cpu_cached_) cpu_allocator().release(data_, nbytes_);
+  else if (data_ && deleter_) deleter_(data_);
 }
 
 DeviceAllocator& cuda_allocator_slot() {
@@ -19,13 +18,10 @@ DeviceAllocator& cuda_allocator_slot() {
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   if (device.is_cpu()) {
-    // aligned_alloc needs a size that is a multiple of the alignment; 0 bytes still gets a
-    // valid pointer so empty tensors need no special case.
-    size_t padded = (nbytes + 63) / 64 * 64;
-    if (padded == 0) padded = 64;
-    void* p = std::aligned_alloc(64, padded);
-    FOVEA_CHECK(p != nullptr, "Storage: out of memory allocating ", nbytes, " bytes on the CPU");
-    return std::make_shared<Storage>(p, nbytes, device, &std::free);
+    // 0 bytes still gets a valid pointer so empty tensors need no special case.
+    auto s = std::make_shared<Storage>(cpu_allocator().allocate(nbytes), nbytes, device, nullptr);
+    s->cpu_cached_ = true;
+    return s;
   }
   ensure_backends_registered();
   DeviceAllocator& cuda = cuda_allocator_slot();

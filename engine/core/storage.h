@@ -17,8 +17,9 @@ class Storage {
  public:
   using Deleter = void (*)(void*);
 
-  // Allocates `nbytes` on `device` (64-byte aligned on the CPU). Throws fovea::Error if the
-  // device is not available in this build or the allocation fails.
+  // Allocates `nbytes` on `device` (64-byte aligned on the CPU, from cpu_allocator(): see
+  // engine/core/cpu_allocator.h). Throws fovea::Error if the device is not available in this
+  // build or the allocation fails.
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
 
   Storage(void* data, size_t nbytes, Device device, Deleter deleter)
@@ -40,6 +41,7 @@ class Storage {
   Device device_;
   Deleter deleter_;
   uint64_t version_ = 0;
+  bool cpu_cached_ = false;  // data_ came from cpu_allocator() and goes back there
 };
 
 // The allocator a CUDA build installs (cuda/ fills this slot at start-up).

@@ -1,0 +1,119 @@
+#include "engine/core/cpu_allocator.h"
+
+#include <cstdlib>
+#include <iterator>
+#include <string>
+
+#include "engine/core/error.h"
+
+namespace fovea {
+
+namespace {
+
+void* system_allocate(size_t size) { return std::aligned_alloc(64, size); }
+
+bool cache_enabled_here() {
+#if defined(FOVEA_SANITIZE) || defined(__SANITIZE_ADDRESS__)
+  return false;
+#else
+  const char* off = std::getenv("FOVEA_NO_CACHE");
+  return !(off && std::string(off) != "" && std::string(off) != "0");
+#endif
+}
+
+size_t limit_from_env() {
+  constexpr size_t kDefaultMiB = 2048;
+  const char* mb = std::getenv("FOVEA_CPU_CACHE_MB");
+  if (!mb || !*mb) return kDefaultMiB << 20;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(mb, &end, 10);
+  FOVEA_CHECK(end && *end == '\0', "FOVEA_CPU_CACHE_MB: expected a whole number of MiB, got \"",
+              mb, "\"");
+  return size_t(v) << 20;
+}
+
+}  // namespace
+
+CpuCachingAllocator::~CpuCachingAllocator() { empty_cache(); }
+
+void* CpuCachingAllocator::allocate(size_t nbytes) {
+  const size_t size = block_size(nbytes);
+  if (enabled_) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(size);
+    if (it != free_.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      stats_.cached_bytes -= size;
+      --stats_.cached_blocks;
+      ++stats_.hits;
+      return p;
+    }
+    ++stats_.misses;
+  }
+  void* p = system_allocate(size);
+  if (!p && enabled_) {  // memory held for other sizes may be what is missing
+    empty_cache();
+    p = system_allocate(size);
+  }
+  FOVEA_CHECK(p != nullptr, "Storage: out of memory allocating ", nbytes, " bytes on the CPU");
+  return p;
+}
+
+void CpuCachingAllocator::release(void* p, size_t nbytes) {
+  if (!p) return;
+  const size_t size = block_size(nbytes);
+  if (enabled_) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stats_.cached_bytes + size <= limit_) {
+      free_[size].push_back(p);
+      stats_.cached_bytes += size;
+      ++stats_.cached_blocks;
+      return;
+    }
+  }
+  std::free(p);
+}
+
+void CpuCachingAllocator::trim_to(size_t bytes) {
+  for (auto it = free_.begin(); it != free_.end() && stats_.cached_bytes > bytes;) {
+    auto& blocks = it->second;
+    while (!blocks.empty() && stats_.cached_bytes > bytes) {
+      std::free(blocks.back());
+      blocks.pop_back();
+      stats_.cached_bytes -= it->first;
+      --stats_.cached_blocks;
+    }
+    it = blocks.empty() ? free_.erase(it) : std::next(it);
+  }
+}
+
+void CpuCachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  trim_to(0);
+}
+
+void CpuCachingAllocator::set_limit(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  limit_ = bytes;
+  trim_to(bytes);
+}
+
+size_t CpuCachingAllocator::limit() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return limit_;
+}
+
+CpuCacheStats CpuCachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+CpuCachingAllocator& cpu_allocator() {
+  // Never destroyed: tensors in other static objects may be freed after it would have been.
+  static CpuCachingAllocator* global = new CpuCachingAllocator(cache_enabled_here(),
+                                                               limit_from_env());
+  return *global;
+}
+
+}  // namespace fovea

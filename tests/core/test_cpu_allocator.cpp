@@ -1,0 +1,129 @@
+// The CPU caching allocator (engine/core/cpu_allocator.h): freed blocks are reused for the same
+// rounded size only, the cache never holds more than its limit, a disabled cache holds nothing,
+// blocks may be freed and allocated on many threads at once, and tensors really go through it.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "engine/core/cpu_allocator.h"
+#include "engine/fovea.h"
+#include "support/skip.h"
+
+using namespace fovea;
+
+TEST_CASE("cpu_allocator: a freed block is reused for the same rounded size only") {
+  CpuCachingAllocator cache(true, size_t(1) << 20);
+  void* a = cache.allocate(1000);
+  CHECK(reinterpret_cast<uintptr_t>(a) % 64 == 0);
+  cache.release(a, 1000);
+  CHECK(cache.stats().cached_bytes == 1024);
+  CHECK(cache.stats().cached_blocks == 1);
+  void* b = cache.allocate(2000);  // another size: a stays cached
+  CHECK(b != a);
+  CHECK(cache.stats().cached_blocks == 1);
+  void* c = cache.allocate(1010);  // rounds to 1024 like 1000
+  CHECK(c == a);
+  CHECK(cache.stats().cached_blocks == 0);
+  CHECK(cache.stats().hits == 1);
+  CHECK(cache.stats().misses == 2);
+  void* z = cache.allocate(0);  // empty tensors still get a pointer
+  CHECK(z != nullptr);
+  cache.release(z, 0);
+  cache.release(b, 2000);
+  cache.release(c, 1010);
+  CHECK(cache.stats().cached_bytes == 64 + 2048 + 1024);
+  cache.empty_cache();
+  CHECK(cache.stats().cached_bytes == 0);
+  CHECK(cache.stats().cached_blocks == 0);
+}
+
+TEST_CASE("cpu_allocator: the cache never holds more than its limit") {
+  CpuCachingAllocator cache(true, 4096);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 6; ++i) blocks.push_back(cache.allocate(1024));
+  for (void* p : blocks) {
+    cache.release(p, 1024);
+    CHECK(cache.stats().cached_bytes <= 4096);
+  }
+  CHECK(cache.stats().cached_bytes == 4096);
+  cache.release(cache.allocate(8192), 8192);  // bigger than the whole limit: not kept
+  CHECK(cache.stats().cached_bytes == 4096);
+  cache.set_limit(2048);  // lowering the limit gives back what is over it
+  CHECK(cache.stats().cached_bytes == 2048);
+  CHECK(cache.limit() == 2048);
+  cache.set_limit(0);
+  CHECK(cache.stats().cached_blocks == 0);
+}
+
+TEST_CASE("cpu_allocator: a disabled cache gives every block back") {
+  CpuCachingAllocator cache(false, size_t(1) << 20);
+  void* a = cache.allocate(4096);
+  cache.release(a, 4096);
+  CHECK(cache.stats().cached_bytes == 0);
+  CHECK(cache.stats().hits == 0);
+}
+
+TEST_CASE("cpu_allocator: blocks allocated and freed on many threads") {
+  CpuCachingAllocator cache(true, size_t(1) << 30);
+  constexpr int kThreads = 4, kRounds = 2000;
+  // Blocks from one thread are freed by the next, as a data loader's batches are.
+  std::vector<std::vector<void*>> made(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        const size_t n = size_t(64 * (1 + (i + t) % 5));
+        void* p = cache.allocate(n);
+        *static_cast<int*>(p) = t;  // touches it: a block handed out twice would be caught below
+        made[size_t(t)].push_back(p);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<void*> distinct;
+  for (const auto& v : made) distinct.insert(v.begin(), v.end());
+  CHECK(distinct.size() == size_t(kThreads * kRounds));  // nothing handed out twice while live
+  threads.clear();
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const auto& mine = made[size_t((t + 1) % kThreads)];
+      for (int i = 0; i < kRounds; ++i) {
+        cache.release(mine[size_t(i)], size_t(64 * (1 + (i + (t + 1) % kThreads) % 5)));
+        cache.release(cache.allocate(192), 192);  // allocations racing with the releases
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const CpuCacheStats s = cache.stats();
+  CHECK(s.cached_blocks >= size_t(kThreads * kRounds));
+  CHECK(s.hits + s.misses == uint64_t(2 * kThreads * kRounds));
+  size_t bytes = 0;  // every block came back with its own size
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 0; i < kRounds; ++i) bytes += size_t(64 * (1 + (i + t) % 5));
+  CHECK(s.cached_bytes >= bytes);
+  CHECK(s.cached_bytes <= bytes + 192 * kThreads);
+}
+
+TEST_CASE("cpu_allocator: tensors reuse freed memory, and zeros() is zero in a reused block") {
+  CpuCachingAllocator& cache = cpu_allocator();
+  if (!cache.enabled()) return test::skip_test("CPU cache off (FOVEA_NO_CACHE or sanitizer build)");
+  const void* first = nullptr;
+  {
+    Tensor t = full({37, 41}, 7.0, DType::Float32);
+    first = t.data<float>();
+  }
+  const uint64_t hits = cache.stats().hits;
+  Tensor z = zeros({41, 37}, DType::Float32);  // same bytes, another shape
+  CHECK(static_cast<const void*>(z.data<float>()) == first);
+  CHECK(cache.stats().hits == hits + 1);
+  const std::vector<float> v = z.to_vector<float>();
+  CHECK(std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; }));
+
+  std::thread([t = std::move(z)]() mutable { t = Tensor(); }).join();  // freed on another thread
+  Tensor again = empty({37, 41}, DType::Float32);
+  CHECK(static_cast<const void*>(again.data<float>()) == first);
+}
