@@ -2,8 +2,9 @@
 //
 // A training step frees and allocates the same tensor sizes every iteration. Handing those
 // blocks back to malloc returns large ones to the kernel, and the next step pays a page fault
-// (and the kernel's zeroing) for every 4 KiB of every activation again: 10-12% of a ResNet-20
-// CPU step. The cache keeps freed blocks in exact-size free lists (sizes rounded up to 64
+// (and the kernel's zeroing) for every 4 KiB of every activation again. Measured on ResNet-20,
+// batch 128, 2 threads, 20 steps: 134k -> 84k page faults, 0.32 -> 0.20 s system time, steps
+// about 3-4% faster (bench_train_step, FOVEA_NO_CACHE=1 against the default). The cache keeps freed blocks in exact-size free lists (sizes rounded up to 64
 // bytes) and hands them out again; blocks that would take the cache over its limit go back to
 // the system.
 //
