@@ -27,10 +27,6 @@ void default_init(Tensor& weight, Tensor& bias, Generator* gen) {
   }
 }
 
-std::string pair_str(const std::array<int64_t, 2>& v) {
-  return "(" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + ")";
-}
-
 }  // namespace
 
 Conv2d::Conv2d(int64_t in, int64_t out, std::array<int64_t, 2> k, const Conv2dOptions& o,
@@ -62,11 +58,11 @@ int64_t Conv2d::flops(const Shape&, const Shape& output) const {
 
 std::string Conv2d::extra_repr() const {
   std::ostringstream os;
-  os << in_channels << ", " << out_channels << ", kernel_size=" << pair_str(kernel_size)
-     << ", stride=" << pair_str(options.stride);
-  if (options.padding != std::array<int64_t, 2>{0, 0}) os << ", padding=" << pair_str(options.padding);
+  os << in_channels << ", " << out_channels << ", kernel_size=" << pair_repr(kernel_size)
+     << ", stride=" << pair_repr(options.stride);
+  if (options.padding != std::array<int64_t, 2>{0, 0}) os << ", padding=" << pair_repr(options.padding);
   if (options.dilation != std::array<int64_t, 2>{1, 1})
-    os << ", dilation=" << pair_str(options.dilation);
+    os << ", dilation=" << pair_repr(options.dilation);
   if (options.groups != 1) os << ", groups=" << options.groups;
   if (!bias.defined()) os << ", bias=False";
   return os.str();

@@ -306,4 +306,10 @@ std::ostream& operator<<(std::ostream& os, const Module& m) {
   return os;
 }
 
+std::string pair_repr(const std::array<int64_t, 2>& v) {
+  std::ostringstream os;  // not string operator+: GCC 12 warns falsely (-Wrestrict) on that
+  os << '(' << v[0] << ", " << v[1] << ')';
+  return os.str();
+}
+
 }  // namespace fovea::nn

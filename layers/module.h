@@ -24,6 +24,7 @@
 // runs the forward hooks that summaries and attention-map captures rely on.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -170,5 +171,8 @@ class Module {
 // PyTorch's repr: "Linear(in_features=3, out_features=4, bias=True)", children indented, one
 // per line as "(name): ...".
 std::ostream& operator<<(std::ostream& os, const Module& m);
+
+// "(a, b)" as PyTorch prints a pair in extra_repr (kernel_size=(3, 3)).
+std::string pair_repr(const std::array<int64_t, 2>& v);
 
 }  // namespace fovea::nn

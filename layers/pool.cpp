@@ -14,23 +14,25 @@ Pool2dOptions square(int64_t kernel, int64_t stride, int64_t padding) {
   return o;
 }
 
-std::string pair_str(const std::array<int64_t, 2>& v) {
-  if (v[0] == v[1]) return std::to_string(v[0]);
-  return "(" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + ")";
+// Pooling modules print a square window as one number, as PyTorch does (kernel_size=2).
+std::string window_repr(const std::array<int64_t, 2>& v) {
+  return v[0] == v[1] ? std::to_string(v[0]) : pair_repr(v);
 }
 
 std::string size_str(const std::array<int64_t, 2>& v) {
   auto one = [](int64_t d) { return d == -1 ? std::string("None") : std::to_string(d); };
   if (v[0] == v[1]) return one(v[0]);
-  return "(" + one(v[0]) + ", " + one(v[1]) + ")";
+  std::ostringstream os;
+  os << '(' << one(v[0]) << ", " << one(v[1]) << ')';
+  return os.str();
 }
 
 std::string pool_repr(const Pool2dOptions& o, bool max) {
   std::ostringstream os;
   const auto stride = o.stride == std::array<int64_t, 2>{0, 0} ? o.kernel : o.stride;
-  os << "kernel_size=" << pair_str(o.kernel) << ", stride=" << pair_str(stride)
-     << ", padding=" << pair_str(o.padding);
-  if (max) os << ", dilation=" << pair_str(o.dilation);
+  os << "kernel_size=" << window_repr(o.kernel) << ", stride=" << window_repr(stride)
+     << ", padding=" << window_repr(o.padding);
+  if (max) os << ", dilation=" << window_repr(o.dilation);
   os << ", ceil_mode=" << (o.ceil_mode ? "True" : "False");
   if (!max) os << ", count_include_pad=" << (o.count_include_pad ? "True" : "False");
   return os.str();

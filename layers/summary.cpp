@@ -17,8 +17,13 @@ struct Record {
 };
 
 std::string with_commas(int64_t v) {
-  std::string s = std::to_string(v);
-  for (int i = int(s.size()) - 3; i > (v < 0 ? 1 : 0); i -= 3) s.insert(size_t(i), ",");
+  const std::string digits = std::to_string(v);
+  const size_t sign = v < 0 ? 1 : 0;
+  std::string s = digits.substr(0, sign);
+  for (size_t i = sign; i < digits.size(); ++i) {
+    if (i > sign && (digits.size() - i) % 3 == 0) s += ',';
+    s += digits[i];
+  }
   return s;
 }
 
