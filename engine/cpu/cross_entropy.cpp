@@ -72,9 +72,9 @@ void cross_entropy_backward_cpu(const Tensor& logits_in, const Tensor& target_in
         T* dz = pd + n * k;
         const double g = pg[n], l = plse[n];
         // exp in T: the argument is already reduced, so float keeps full float accuracy.
-        for (int64_t c = 0; c < k; ++c) dz[c] = T((std::exp(T(z[c] - l)) - smooth) * g);
+        for (int64_t c = 0; c < k; ++c) dz[c] = T((fast_exp(T(z[c] - l)) - smooth) * g);
         const int64_t t = pt[n];
-        dz[t] = T((std::exp(T(z[t] - l)) - smooth - (1 - eps)) * g);
+        dz[t] = T((fast_exp(T(z[t] - l)) - smooth - (1 - eps)) * g);
       }
     });
   });

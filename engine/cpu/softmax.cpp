@@ -55,20 +55,64 @@ void for_each_block(const Lines& l, BlockFn&& block) {
 
 constexpr int64_t kScratch = ColumnBlock::kMaxWidth;
 
+// y = exp(x - m) of each line, and its sum in double.
+template <typename T, typename B>
+void block_exp(const T* x, T* y, const B& b, const T* m, double* sum) {
+  for (int64_t j = 0; j < b.w; ++j) sum[j] = 0;
+  for (int64_t k = 0; k < b.n; ++k) {
+    const int64_t row = k * b.stride;
+    for (int64_t j = 0; j < b.w; ++j) {
+      const T e = fast_exp(T(x[row + j] - m[j]));
+      y[row + j] = e;
+      sum[j] += e;
+    }
+  }
+}
+
+template <typename T>
+void block_exp(const T* x, T* y, const RowBlock& b, const T* m, double* sum) {
+  T ms[LaneBlock::kW];
+  for (T& v : ms) v = *m;
+  *sum = through_lanes<double>(
+      b.n, [&](int64_t o, const auto& lb, double* out) { block_exp(x + o, y + o, lb, ms, out); },
+      add_partial);
+}
+
+// sum(g * y) and sum(g) of each line, in double (softmax and log_softmax backward).
+template <typename T, typename B>
+void block_dot(const T* g, const T* y, const B& b, double* dot) {
+  for (int64_t j = 0; j < b.w; ++j) dot[j] = 0;
+  for (int64_t k = 0; k < b.n; ++k) {
+    const int64_t row = k * b.stride;
+    for (int64_t j = 0; j < b.w; ++j) dot[j] += double(g[row + j]) * double(y[row + j]);
+  }
+}
+template <typename T>
+void block_dot(const T* g, const T* y, const RowBlock& b, double* dot) {
+  *dot = through_lanes<double>(
+      b.n, [&](int64_t o, const auto& lb, double* out) { block_dot(g + o, y + o, lb, out); },
+      add_partial);
+}
+
+template <typename T, typename B>
+void block_sum(const T* g, const B& b, double* sum) {
+  for (int64_t j = 0; j < b.w; ++j) sum[j] = 0;
+  for (int64_t k = 0; k < b.n; ++k)
+    for (int64_t j = 0; j < b.w; ++j) sum[j] += g[k * b.stride + j];
+}
+template <typename T>
+void block_sum(const T* g, const RowBlock& b, double* sum) {
+  *sum = through_lanes<double>(
+      b.n, [&](int64_t o, const auto& lb, double* out) { block_sum(g + o, lb, out); },
+      add_partial);
+}
+
 template <typename T, typename B>
 void softmax_block(const T* x, T* y, const B& b) {
   T m[kScratch], scale[kScratch];
   double sum[kScratch];
   block_max(x, b, m);
-  for (int64_t j = 0; j < b.w; ++j) sum[j] = 0;
-  for (int64_t k = 0; k < b.n; ++k) {
-    const int64_t row = k * b.stride;
-    for (int64_t j = 0; j < b.w; ++j) {
-      const T e = std::exp(x[row + j] - m[j]);
-      y[row + j] = e;
-      sum[j] += e;
-    }
-  }
+  block_exp(x, y, b, m, sum);
   for (int64_t j = 0; j < b.w; ++j) scale[j] = T(1.0 / sum[j]);
   for (int64_t k = 0; k < b.n; ++k)
     for (int64_t j = 0; j < b.w; ++j) y[k * b.stride + j] *= scale[j];
@@ -91,11 +135,7 @@ template <typename T, typename B>
 void softmax_backward_block(const T* y, const T* g, T* dx, const B& b) {
   double dot[kScratch];
   T d[kScratch];
-  for (int64_t j = 0; j < b.w; ++j) dot[j] = 0;
-  for (int64_t k = 0; k < b.n; ++k) {
-    const int64_t row = k * b.stride;
-    for (int64_t j = 0; j < b.w; ++j) dot[j] += double(g[row + j]) * double(y[row + j]);
-  }
+  block_dot(g, y, b, dot);
   for (int64_t j = 0; j < b.w; ++j) d[j] = T(dot[j]);
   for (int64_t k = 0; k < b.n; ++k) {
     const int64_t row = k * b.stride;
@@ -107,13 +147,11 @@ template <typename T, typename B>
 void log_softmax_backward_block(const T* y, const T* g, T* dx, const B& b) {
   double sum[kScratch];
   T total[kScratch];
-  for (int64_t j = 0; j < b.w; ++j) sum[j] = 0;
-  for (int64_t k = 0; k < b.n; ++k)
-    for (int64_t j = 0; j < b.w; ++j) sum[j] += g[k * b.stride + j];
+  block_sum(g, b, sum);
   for (int64_t j = 0; j < b.w; ++j) total[j] = T(sum[j]);
   for (int64_t k = 0; k < b.n; ++k) {
     const int64_t row = k * b.stride;
-    for (int64_t j = 0; j < b.w; ++j) dx[row + j] = g[row + j] - std::exp(y[row + j]) * total[j];
+    for (int64_t j = 0; j < b.w; ++j) dx[row + j] = g[row + j] - fast_exp(y[row + j]) * total[j];
   }
 }
 

@@ -17,6 +17,7 @@
 
 #include "engine/core/dispatch.h"
 #include "engine/core/tensor.h"
+#include "engine/cpu/fast_exp.h"
 
 namespace fovea {
 
@@ -45,6 +46,15 @@ struct ColumnBlock {
   int64_t n, stride, w;
   static constexpr int64_t kMaxWidth = 32;
 };
+// A contiguous line read as kW interleaved lines of n elements: a reduction along one line is
+// a chain the compiler must keep in order; kW independent chains vectorize. RowBlock's
+// reductions go through it and combine the lanes (and the tail) at the end.
+struct LaneBlock {
+  int64_t n;
+  static constexpr int64_t kW = 8, stride = kW, w = kW;
+  static LaneBlock of(int64_t line) { return {line / kW}; }
+  int64_t body() const { return n * kW; }  // elements covered; the rest is the line's tail
+};
 
 // The largest element of each line; NaN never wins here, but it still poisons the sums below.
 template <typename T, typename B>
@@ -62,8 +72,40 @@ inline void block_sum_exp(const T* x, const B& b, const T* m, double* s) {
   for (int64_t j = 0; j < b.w; ++j) s[j] = 0;
   for (int64_t k = 0; k < b.n; ++k) {
     const T* row = x + k * b.stride;
-    for (int64_t j = 0; j < b.w; ++j) s[j] += std::exp(row[j] - m[j]);
+    for (int64_t j = 0; j < b.w; ++j) s[j] += fast_exp(T(row[j] - m[j]));
   }
+}
+
+// Runs a block reduction over one contiguous line of n elements as a LaneBlock plus a tail
+// (a ColumnBlock of width 1) and folds the kW + 1 partial results with combine:
+// block(offset, block, results) computes the partial results of the elements from offset on.
+template <typename R, typename Block, typename Combine>
+R through_lanes(int64_t n, Block&& block, Combine&& combine) {
+  const LaneBlock lanes = LaneBlock::of(n);
+  R lane[LaneBlock::kW], r;
+  block(int64_t(0), lanes, lane);
+  block(lanes.body(), ColumnBlock{n - lanes.body(), 1, 1}, &r);
+  for (R v : lane) r = combine(r, v);
+  return r;
+}
+
+inline double add_partial(double a, double b) { return a + b; }
+template <typename T>
+T max_partial(T a, T b) { return b > a ? b : a; }  // NaN never wins, as in block_max
+
+// block_max and block_sum_exp of one contiguous line.
+template <typename T>
+inline void block_max(const T* x, const RowBlock& b, T* m) {
+  *m = through_lanes<T>(
+      b.n, [&](int64_t o, const auto& lb, T* out) { block_max(x + o, lb, out); }, max_partial<T>);
+}
+template <typename T>
+inline void block_sum_exp(const T* x, const RowBlock& b, const T* m, double* s) {
+  T ms[LaneBlock::kW];
+  for (T& v : ms) v = *m;
+  *s = through_lanes<double>(
+      b.n, [&](int64_t o, const auto& lb, double* out) { block_sum_exp(x + o, lb, ms, out); },
+      add_partial);
 }
 
 }  // namespace fovea
