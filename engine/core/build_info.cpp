@@ -48,7 +48,7 @@ bool cuda_available(std::string* why) {
 std::string build_info() {
   std::ostringstream os;
   os << "fovea " << FOVEA_VERSION << " (" << FOVEA_BUILD_TYPE << ", " << FOVEA_CXX_COMPILER
-     << ")\n";
+     << ", " << FOVEA_CPU_TARGET << " CPU code)\n";
   os << "  BLAS:   " << blas::describe() << "\n";
   os << "  OpenMP: " << get_num_threads() << " threads\n";
   std::string why;

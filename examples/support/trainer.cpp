@@ -279,17 +279,20 @@ class Progress {
     const double elapsed = seconds_since(start_);
     const double rate = elapsed > 0 ? double(images) / elapsed : 0;
     const double eta = done > 0 ? elapsed * double(batches_ - done) / double(done) : 0;
-    std::string text = "epoch " + std::to_string(epoch_) + "/" + std::to_string(epochs_) + " ";
+    // An ostringstream, not string operator+ chains: GCC 12 warns falsely (-Wrestrict) on those.
+    std::ostringstream text;
+    text << "epoch " << epoch_ << "/" << epochs_ << " ";
     if (bar) {
       constexpr int kWidth = 30;
       const int filled = int(kWidth * done / batches_);
-      text += "[" + std::string(size_t(filled), '=') + (filled < kWidth ? ">" : "") +
-              std::string(size_t(std::max(0, kWidth - filled - 1)), ' ') + "] ";
+      text << '[' << std::string(size_t(filled), '=') << (filled < kWidth ? ">" : "")
+           << std::string(size_t(std::max(0, kWidth - filled - 1)), ' ') << "] ";
     }
     char buf[160];
     std::snprintf(buf, sizeof buf, "%lld/%lld  loss %.4f  acc %.2f%%  %.0f img/s  ETA %.0fs",
                   (long long)done, (long long)batches_, loss, 100 * acc, rate, eta);
-    return text + buf;
+    text << buf;
+    return text.str();
   }
 
   std::ostream& out_;
