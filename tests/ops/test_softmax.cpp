@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "engine/fovea.h"
 #include "support/fixtures.h"
@@ -94,6 +95,33 @@ TEST_CASE("softmax: -inf entries, as PyTorch treats them") {
   // even under a zero upstream gradient, as in PyTorch.
   CHECK(values(x.grad().select(0, 1)) == std::vector<double>{0, -0.25, 0.25});
   for (int64_t k = 0; k < 3; ++k) CHECK(std::isnan(x.grad().at({0, k})));
+}
+
+TEST_CASE("softmax: long float32 lines (8 lanes and a tail) with -inf and NaN entries") {
+  // 19 elements: two lanes' worth of 8 and a tail of 3. Row 0 has -inf in a lane and in the
+  // tail, row 1 a NaN in the tail (the whole line is NaN), row 2 only -inf (NaN, as above).
+  std::vector<double> v(3 * 19);
+  for (int64_t k = 0; k < 19; ++k) v[size_t(k)] = v[size_t(19 + k)] = 0.1 * double(k);
+  v[3] = v[17] = -kInf;
+  v[19 + 18] = std::nan("");
+  for (int64_t k = 0; k < 19; ++k) v[size_t(38 + k)] = -kInf;
+  const Tensor x32 = from_values(v, {3, 19}, DType::Float32);
+  const Tensor x64 = from_values(v, {3, 19}, DType::Float64);
+  for (const auto& [name, y32, y64] :
+       {std::tuple{"softmax", softmax(x32, 1), softmax(x64, 1)},
+        std::tuple{"log_softmax", log_softmax(x32, 1), log_softmax(x64, 1)}}) {
+    CAPTURE(name);
+    for (int64_t k = 0; k < 19; ++k) {
+      CAPTURE(k);
+      const double a = y32.at({0, k}), b = y64.at({0, k});
+      if (std::isinf(b)) CHECK(a == b);
+      else CHECK(a == doctest::Approx(b).epsilon(1e-6));
+      CHECK(std::isnan(y32.at({1, k})));
+      CHECK(std::isnan(y32.at({2, k})));
+    }
+  }
+  CHECK(softmax(x32, 1).at({0, 3}) == 0);
+  CHECK(softmax(x32, 1).at({0, 17}) == 0);
 }
 
 TEST_CASE("softmax: logits of +-1000 stay finite in float32 and float64") {
