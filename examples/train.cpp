@@ -2,8 +2,7 @@
 //
 //   build/examples/train                                         # the main job: Fashion-MNIST
 //   build/examples/train --dataset cifar10 --data ../shared/data/cifar-10-subset --epochs 30
-//   build/examples/train --dataset imagefolder --data ../shared/data/tiny-imagenet-10
-//                        --model resnet18 --epochs 20
+//   build/examples/train --dataset imagefolder --data ../shared/data/tiny-imagenet-10 --model resnet18
 //   build/examples/train --out runs/a --resume runs/a/checkpoint.safetensors --epochs 10
 //
 // Every epoch prints train/test loss and accuracy and writes, under --out, metrics.csv,

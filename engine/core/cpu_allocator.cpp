@@ -1,6 +1,8 @@
 #include "engine/core/cpu_allocator.h"
 
+#include <cstdint>
 #include <cstdlib>
+#include <new>
 #include <iterator>
 #include <string>
 
@@ -27,8 +29,9 @@ size_t limit_from_env() {
   if (!mb || !*mb) return kDefaultMiB << 20;
   char* end = nullptr;
   const unsigned long long v = std::strtoull(mb, &end, 10);
-  FOVEA_CHECK(end && *end == '\0', "FOVEA_CPU_CACHE_MB: expected a whole number of MiB, got \"",
-              mb, "\"");
+  // strtoull takes "-1" as a huge number; a value past SIZE_MAX >> 20 would wrap when shifted.
+  FOVEA_CHECK(*mb != '-' && end && *end == '\0' && v <= (SIZE_MAX >> 20),
+              "FOVEA_CPU_CACHE_MB: expected a whole number of MiB, got \"", mb, "\"");
   return size_t(v) << 20;
 }
 
@@ -63,20 +66,35 @@ void* CpuCachingAllocator::allocate(size_t nbytes) {
 void CpuCachingAllocator::release(void* p, size_t nbytes) {
   if (!p) return;
   const size_t size = block_size(nbytes);
-  if (enabled_) {
+  if (enabled_ && size <= limit_) {
     std::lock_guard<std::mutex> lock(mutex_);
+    // The newest block is the likeliest to be asked for again: when the workload changes
+    // sizes, blocks of other sizes make room, so that stale sizes never fill the cache for good.
+    if (stats_.cached_bytes + size > limit_) trim_to(limit_ - size, size);
     if (stats_.cached_bytes + size <= limit_) {
-      free_[size].push_back(p);
-      stats_.cached_bytes += size;
-      ++stats_.cached_blocks;
-      return;
+      try {
+        free_[size].push_back(p);
+        stats_.cached_bytes += size;
+        ++stats_.cached_blocks;
+        return;
+      } catch (const std::bad_alloc&) {  // runs in ~Storage: fall through and free the block
+      }
     }
   }
   std::free(p);
 }
 
-void CpuCachingAllocator::trim_to(size_t bytes) {
+void CpuCachingAllocator::trim_to(size_t bytes, size_t spare_size) {
+  trim_sizes(bytes, spare_size);
+  trim_sizes(bytes, 0);  // block sizes are never 0: this pass may take every size
+}
+
+void CpuCachingAllocator::trim_sizes(size_t bytes, size_t spare_size) {
   for (auto it = free_.begin(); it != free_.end() && stats_.cached_bytes > bytes;) {
+    if (it->first == spare_size) {
+      ++it;
+      continue;
+    }
     auto& blocks = it->second;
     while (!blocks.empty() && stats_.cached_bytes > bytes) {
       std::free(blocks.back());

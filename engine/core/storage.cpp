@@ -1,5 +1,7 @@
 #include "engine/core/storage.h"
 
+#include <memory>
+
 #include "engine/core/backends.h"
 #include "engine/core/cpu_allocator.h"
 #include "engine/core/error.h"
@@ -18,8 +20,12 @@ DeviceAllocator& cuda_allocator_slot() {
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   if (device.is_cpu()) {
-    // 0 bytes still gets a valid pointer so empty tensors need no special case.
-    auto s = std::make_shared<Storage>(cpu_allocator().allocate(nbytes), nbytes, device, nullptr);
+    // 0 bytes still gets a valid pointer so empty tensors need no special case. The block goes
+    // back to the cache if make_shared throws before the Storage owns it.
+    auto release = [nbytes](void* p) { cpu_allocator().release(p, nbytes); };
+    std::unique_ptr<void, decltype(release)> block(cpu_allocator().allocate(nbytes), release);
+    auto s = std::make_shared<Storage>(block.get(), nbytes, device, nullptr);
+    block.release();
     s->cpu_cached_ = true;
     return s;
   }
