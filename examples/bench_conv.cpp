@@ -9,8 +9,6 @@
 //   build/examples/bench_conv --threads 2 [--batch 128] [--json]
 #include <CLI/CLI.hpp>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -33,19 +31,12 @@ struct Shape4 {
 
 int main(int argc, char** argv) {
   CLI::App app{"fovea conv2d benchmark (ResNet-20 shapes)"};
-  int threads = 2, warmup = 3, repeat = 15;
+  bench::Options opt(15);
   int64_t batch = 128;
-  bool json = false;
-  std::string only;
-  app.add_option("--threads", threads, "threads for OpenMP and OpenBLAS")
-      ->check(CLI::PositiveNumber);
+  opt.add_to(app);
   app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
-  app.add_option("--warmup", warmup, "untimed runs before timing");
-  app.add_option("--repeat", repeat, "timed runs (median reported)")->check(CLI::PositiveNumber);
-  app.add_option("--only", only, "run only benchmarks whose name contains this");
-  app.add_flag("--json", json, "one JSON object per line instead of a table");
   CLI11_PARSE(app, argc, argv);
-  set_num_threads(threads);
+  set_num_threads(opt.threads);
   Generator gen(0);
 
   const std::vector<Shape4> shapes = {
@@ -57,13 +48,13 @@ int main(int argc, char** argv) {
       {"1x1/s2 16->32 32x32", 16, 32, 32, 1, 2},
       {"dw3x3 64 16x16", 64, 64, 16, 3, 1, 64},
   };
-  if (!json) {
+  if (!opt.json) {
     std::printf("%s", build_info().c_str());
-    std::printf("threads %d, batch %lld, median of %d runs\n\n%-24s %-8s %10s %10s\n", threads,
-                static_cast<long long>(batch), repeat, "conv", "pass", "median ms", "GFLOP/s");
+    std::printf("threads %d, batch %lld, median of %d runs\n\n%-24s %-8s %10s %10s\n", opt.threads,
+                static_cast<long long>(batch), opt.repeat, "conv", "pass", "median ms", "GFLOP/s");
   }
   for (const Shape4& s : shapes) {
-    if (!only.empty() && s.name.find(only) == std::string::npos) continue;
+    if (!opt.selected(s.name)) continue;
     Conv2dOptions o;
     o.stride = {s.stride, s.stride};
     o.padding = {s.k / 2, s.k / 2};
@@ -92,9 +83,9 @@ int main(int argc, char** argv) {
          }},
     };
     for (const Pass& p : passes) {
-      const double sec = bench::median_seconds(p.run, warmup, repeat);
+      const double sec = bench::median_seconds(p.run, opt.warmup, opt.repeat);
       const double rate = p.flops / sec / 1e9;
-      if (json)
+      if (opt.json)
         std::printf("{\"name\": \"%s %s\", \"median_ms\": %.4f, \"gflops\": %.3f}\n",
                     s.name.c_str(), p.name, sec * 1e3, rate);
       else

@@ -6,8 +6,6 @@
 //   build/examples/bench_ops --threads 2 [--json]
 #include <CLI/CLI.hpp>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -32,16 +30,10 @@ struct Bench {
 
 int main(int argc, char** argv) {
   CLI::App app{"fovea kernel micro-benchmarks"};
-  int threads = 2, warmup = 3, repeat = 20;
-  bool json = false;
-  std::string only;
-  app.add_option("--threads", threads, "threads for OpenMP and OpenBLAS")->check(CLI::PositiveNumber);
-  app.add_option("--warmup", warmup, "untimed runs before timing");
-  app.add_option("--repeat", repeat, "timed runs (median reported)")->check(CLI::PositiveNumber);
-  app.add_option("--only", only, "run only benchmarks whose name contains this");
-  app.add_flag("--json", json, "one JSON object per line instead of a table");
+  bench::Options opt(20);
+  opt.add_to(app);
   CLI11_PARSE(app, argc, argv);
-  set_num_threads(threads);
+  set_num_threads(opt.threads);
   NoGradGuard no_grad;
   Generator gen(0);
 
@@ -62,16 +54,16 @@ int main(int argc, char** argv) {
        [&] { (void)sum(big, {0}); }},
   };
 
-  if (!json) {
+  if (!opt.json) {
     std::printf("%s", build_info().c_str());
-    std::printf("threads %d, median of %d runs\n\n%-32s %12s %14s\n", threads, repeat,
+    std::printf("threads %d, median of %d runs\n\n%-32s %12s %14s\n", opt.threads, opt.repeat,
                 "benchmark", "median ms", "throughput");
   }
   for (const Bench& bench : benches) {
-    if (!only.empty() && bench.name.find(only) == std::string::npos) continue;
-    const double s = bench::median_seconds(bench.run, warmup, repeat);
+    if (!opt.selected(bench.name)) continue;
+    const double s = bench::median_seconds(bench.run, opt.warmup, opt.repeat);
     const double rate = bench.work / s / 1e9;
-    if (json)
+    if (opt.json)
       std::printf("{\"name\": \"%s\", \"median_ms\": %.4f, \"rate\": %.3f, \"unit\": \"%s\"}\n",
                   bench.name.c_str(), s * 1e3, rate, bench.unit.c_str());
     else

@@ -12,12 +12,11 @@ import argparse
 import json
 import statistics
 import subprocess
-import time
 
 import torch
 import torch.nn.functional as F
 
-from torch_reference import CifarResNet
+from torch_reference import CifarResNet, median_ms
 
 
 def torch_step_ms(depth, batch, size, warmup, repeat):
@@ -26,16 +25,14 @@ def torch_step_ms(depth, batch, size, warmup, repeat):
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(batch, 3, size, size)
     y = torch.randint(0, 10, (batch,))
-    times = []
-    for i in range(warmup + repeat):
-        t = time.perf_counter()
+
+    def step():
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if i >= warmup:
-            times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+
+    return median_ms(step, warmup, repeat)
 
 
 def main():
