@@ -54,7 +54,7 @@ void* allocate(size_t nbytes, int device_index) {
   return p;
 }
 
-void release(void* p) { cudaFree(p); }
+void release(void* p, size_t) { cudaFree(p); }
 
 }  // namespace
 

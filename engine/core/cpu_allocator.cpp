@@ -68,9 +68,9 @@ void CpuCachingAllocator::release(void* p, size_t nbytes) {
   const size_t size = block_size(nbytes);
   if (enabled_ && size <= limit_) {
     std::lock_guard<std::mutex> lock(mutex_);
-    // The newest block is the likeliest to be asked for again: when the workload changes
-    // sizes, blocks of other sizes make room, so that stale sizes never fill the cache for good.
-    if (stats_.cached_bytes + size > limit_) trim_to(limit_ - size, size);
+    // When the workload changes sizes, blocks of other sizes make room for this one, so that
+    // stale sizes never fill the cache for good.
+    if (stats_.cached_bytes + size > limit_) trim(limit_ - size, size);
     if (stats_.cached_bytes + size <= limit_) {
       try {
         free_[size].push_back(p);
@@ -84,12 +84,7 @@ void CpuCachingAllocator::release(void* p, size_t nbytes) {
   std::free(p);
 }
 
-void CpuCachingAllocator::trim_to(size_t bytes, size_t spare_size) {
-  trim_sizes(bytes, spare_size);
-  trim_sizes(bytes, 0);  // block sizes are never 0: this pass may take every size
-}
-
-void CpuCachingAllocator::trim_sizes(size_t bytes, size_t spare_size) {
+void CpuCachingAllocator::trim(size_t bytes, size_t spare_size) {
   for (auto it = free_.begin(); it != free_.end() && stats_.cached_bytes > bytes;) {
     if (it->first == spare_size) {
       ++it;
@@ -108,13 +103,13 @@ void CpuCachingAllocator::trim_sizes(size_t bytes, size_t spare_size) {
 
 void CpuCachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
-  trim_to(0);
+  trim(0);
 }
 
 void CpuCachingAllocator::set_limit(size_t bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
   limit_ = bytes;
-  trim_to(bytes);
+  trim(bytes);
 }
 
 size_t CpuCachingAllocator::limit() const {

@@ -6,9 +6,9 @@
 // batch 128, 2 threads, 20 steps: 134k -> 84k page faults, 0.32 -> 0.20 s system time, steps
 // about 3-4% faster (bench_train_step, FOVEA_NO_CACHE=1 against the default). The cache keeps freed blocks in exact-size free lists (sizes rounded up to 64
 // bytes) and hands them out again. When a freed block would take the cache over its limit,
-// cached blocks of other sizes go back to the system first (then of its own size), so a
-// workload that changes sizes does not leave the cache full of sizes nobody asks for; a block
-// larger than the whole limit is never cached.
+// cached blocks of other sizes go back to the system to make room (if that is not enough, the
+// block itself does), so a workload that changes sizes does not leave the cache full of sizes
+// nobody asks for; a block larger than the whole limit is never cached.
 //
 // The global cache is off (every block goes straight back to the system) when the environment
 // sets FOVEA_NO_CACHE=1 and in sanitizer builds, so that AddressSanitizer still sees a freed
@@ -57,10 +57,9 @@ class CpuCachingAllocator {
   static size_t block_size(size_t nbytes) { return nbytes == 0 ? 64 : (nbytes + 63) / 64 * 64; }
 
  private:
-  // With mutex_ held: frees cached blocks until at most `bytes` are held, blocks of
-  // spare_size last.
-  void trim_to(size_t bytes, size_t spare_size = 0);
-  void trim_sizes(size_t bytes, size_t spare_size);  // one pass of trim_to, skipping spare_size
+  // With mutex_ held: frees cached blocks, except those of spare_size (block sizes are never
+  // 0), until at most `bytes` are held.
+  void trim(size_t bytes, size_t spare_size = 0);
 
   const bool enabled_;
   mutable std::mutex mutex_;

@@ -1,7 +1,5 @@
 #include "engine/core/storage.h"
 
-#include <memory>
-
 #include "engine/core/backends.h"
 #include "engine/core/cpu_allocator.h"
 #include "engine/core/error.h"
@@ -9,9 +7,24 @@
 namespace fovea {
 
 Storage::~Storage() {
-  if (cpu_cached_) cpu_allocator().release(data_, nbytes_);
-  else if (data_ && deleter_) deleter_(data_);
+  if (data_ && deleter_) deleter_(data_, nbytes_);
 }
+
+namespace {
+
+void release_cpu(void* p, size_t nbytes) { cpu_allocator().release(p, nbytes); }
+
+// A Storage owning a fresh block; the block goes back through `deleter` if make_shared throws.
+std::shared_ptr<Storage> adopt(void* p, size_t nbytes, Device device, Storage::Deleter deleter) {
+  try {
+    return std::make_shared<Storage>(p, nbytes, device, deleter);
+  } catch (...) {
+    if (p) deleter(p, nbytes);
+    throw;
+  }
+}
+
+}  // namespace
 
 DeviceAllocator& cuda_allocator_slot() {
   static DeviceAllocator slot;
@@ -19,23 +32,15 @@ DeviceAllocator& cuda_allocator_slot() {
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
-  if (device.is_cpu()) {
-    // 0 bytes still gets a valid pointer so empty tensors need no special case. The block goes
-    // back to the cache if make_shared throws before the Storage owns it.
-    auto release = [nbytes](void* p) { cpu_allocator().release(p, nbytes); };
-    std::unique_ptr<void, decltype(release)> block(cpu_allocator().allocate(nbytes), release);
-    auto s = std::make_shared<Storage>(block.get(), nbytes, device, nullptr);
-    block.release();
-    s->cpu_cached_ = true;
-    return s;
-  }
+  // 0 bytes still gets a valid pointer on the CPU so empty tensors need no special case.
+  if (device.is_cpu()) return adopt(cpu_allocator().allocate(nbytes), nbytes, device, &release_cpu);
   ensure_backends_registered();
   DeviceAllocator& cuda = cuda_allocator_slot();
   FOVEA_CHECK(cuda.allocate != nullptr, "Storage: cannot allocate on ", device.str(),
               ": this build of fovea has no CUDA support (configure with FOVEA_CUDA=ON on a "
               "machine with the CUDA toolkit)");
   void* p = cuda.allocate(nbytes, device.index);
-  return std::make_shared<Storage>(p, nbytes, device, cuda.release);
+  return adopt(p, nbytes, device, cuda.release);
 }
 
 }  // namespace fovea

@@ -15,7 +15,7 @@ namespace fovea {
 
 class Storage {
  public:
-  using Deleter = void (*)(void*);
+  using Deleter = void (*)(void* data, size_t nbytes);  // nbytes as allocated
 
   // Allocates `nbytes` on `device` (64-byte aligned on the CPU, from cpu_allocator(): see
   // engine/core/cpu_allocator.h). Throws fovea::Error if the device is not available in this
@@ -41,13 +41,12 @@ class Storage {
   Device device_;
   Deleter deleter_;
   uint64_t version_ = 0;
-  bool cpu_cached_ = false;  // data_ came from cpu_allocator() and goes back there
 };
 
 // The allocator a CUDA build installs (cuda/ fills this slot at start-up).
 struct DeviceAllocator {
   void* (*allocate)(size_t nbytes, int device_index) = nullptr;
-  void (*release)(void* ptr) = nullptr;
+  void (*release)(void* ptr, size_t nbytes) = nullptr;
 };
 DeviceAllocator& cuda_allocator_slot();
 
