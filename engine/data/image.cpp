@@ -132,8 +132,11 @@ void resize_bilinear(const Image& in, int64_t top, int64_t left, int64_t height,
   // The horizontal pass only needs the rows the vertical one reads.
   const int64_t row_lo = fy.first.front();
   const int64_t row_hi = fy.first.back() + fy.count.back();
-  std::vector<uint8_t> mid(size_t((row_hi - row_lo) * out_w));
-  std::vector<int32_t> acc(static_cast<size_t>(out_w));
+  // Per-thread buffers kept across calls: this runs once per image in the loader's workers.
+  thread_local std::vector<uint8_t> mid;
+  thread_local std::vector<int32_t> acc;
+  mid.resize(size_t((row_hi - row_lo) * out_w));
+  acc.resize(size_t(out_w));
   out.reshape(in.c, out_h, out_w);
   for (int64_t ch = 0; ch < in.c; ++ch) {
     const uint8_t* src = in.plane(ch) + top * in.w + left;

@@ -16,6 +16,14 @@ namespace fovea::data {
 
 namespace detail {
 
+// The indices of batch b: order[b * batch_size, min((b + 1) * batch_size, n)).
+std::vector<int64_t> batch_slice(const std::vector<int64_t>& order, int64_t b,
+                                 int64_t batch_size) {
+  const int64_t first = b * batch_size;
+  const int64_t last = std::min<int64_t>(first + batch_size, int64_t(order.size()));
+  return std::vector<int64_t>(order.begin() + first, order.begin() + last);
+}
+
 // One pass over the data. Without workers, take(b) builds batch b on the calling thread. With
 // workers, each claims the next unbuilt batch (while fewer than `window` are ahead of the
 // consumer), builds it, and files it (or its exception) under its number; take(b) waits for
@@ -49,10 +57,7 @@ class EpochRun {
   int64_t num_batches() const { return num_batches_; }
 
   Batch build(int64_t b) const {
-    const int64_t first = b * batch_size_;
-    const int64_t last = std::min<int64_t>(first + batch_size_, int64_t(order_.size()));
-    return dataset_->get_batch(std::vector<int64_t>(order_.begin() + first, order_.begin() + last),
-                               key_);
+    return dataset_->get_batch(batch_slice(order_, b, batch_size_), key_);
   }
 
   Batch take(int64_t b) {
@@ -173,10 +178,7 @@ std::vector<int64_t> DataLoader::batch_indices(const std::vector<int64_t>& order
               num_batches(), " batches");
   FOVEA_CHECK(int64_t(order.size()) == dataset_->size(), "DataLoader: an order of ",
               order.size(), " indices for a dataset of ", dataset_->size());
-  const auto first = order.begin() + b * options_.batch_size;
-  const auto last = order.begin() + std::min<int64_t>((b + 1) * options_.batch_size,
-                                                      int64_t(order.size()));
-  return std::vector<int64_t>(first, last);
+  return detail::batch_slice(order, b, options_.batch_size);
 }
 
 Batch DataLoader::batch(const std::vector<int64_t>& order, int64_t b, int64_t epoch) const {
