@@ -1,6 +1,7 @@
 #include "layers/checkpoint.h"
 
 #include <charconv>
+#include <string_view>
 
 #include "engine/core/random.h"
 #include "engine/io/safetensors.h"
@@ -13,10 +14,6 @@ using Metadata = std::map<std::string, std::string>;
 
 constexpr const char* kModelPrefix = "model.";
 constexpr const char* kOptimPrefix = "optim.";
-
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
 
 std::string dump_json(const nlohmann::json& j, const std::string& path, const char* what) {
   try {
@@ -140,10 +137,10 @@ TrainingState load_checkpoint(const std::string& path, const std::string& model_
   StateDict model_dict;
   optim::OptimizerState optim_state;
   for (const auto& [name, t] : file.tensors) {
-    if (starts_with(name, kModelPrefix))
-      model_dict.insert(name.substr(std::string(kModelPrefix).size()), t);
-    else if (starts_with(name, kOptimPrefix))
-      optim_state.tensors.emplace_back(name.substr(std::string(kOptimPrefix).size()), t);
+    if (name.starts_with(kModelPrefix))
+      model_dict.insert(name.substr(std::string_view(kModelPrefix).size()), t);
+    else if (name.starts_with(kOptimPrefix))
+      optim_state.tensors.emplace_back(name.substr(std::string_view(kOptimPrefix).size()), t);
     else
       FOVEA_FAIL("load_checkpoint: ", path, ": unexpected tensor \"", name,
                  "\" (names start with \"", kModelPrefix, "\" or \"", kOptimPrefix, "\")");

@@ -6,7 +6,6 @@
 #include "engine/ops/binary.h"
 #include "engine/ops/join.h"
 #include "engine/ops/unary.h"
-#include "layers/pool.h"
 
 namespace fovea::nn {
 
@@ -80,7 +79,6 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Shortcut shortcu
       downsample = register_module("downsample", proj);
     }
   }
-  if (!in_block) attention = nullptr;
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {

@@ -27,8 +27,6 @@ std::string with_commas(int64_t v) {
   return s;
 }
 
-int64_t count(const Module& m) { return m.num_parameters(); }
-
 }  // namespace
 
 Summary summarize(Module& model, const Shape& input_shape, DType dtype) {
@@ -47,6 +45,10 @@ Summary summarize(Module& model, const Shape& input_shape, DType dtype) {
   const bool was_training = model.is_training();
   Summary s;
   s.input = input_shape;
+  auto restore = [&] {
+    for (auto& [m, id] : hooks) m->remove_forward_hook(id);
+    model.train(was_training);
+  };
   try {
     NoGradGuard no_grad;
     model.eval();
@@ -54,31 +56,29 @@ Summary summarize(Module& model, const Shape& input_shape, DType dtype) {
     const Device device = params.empty() ? Device::cpu() : params.front().device();
     s.output = model(zeros(input_shape, dtype, device)).shape();
   } catch (...) {
-    for (auto& [m, id] : hooks) m->remove_forward_hook(id);
-    model.train(was_training);
+    restore();
     throw;
   }
-  for (auto& [m, id] : hooks) m->remove_forward_hook(id);
-  model.train(was_training);
+  restore();
 
   for (const auto& [name, m] : modules) {
     SummaryRow row;
     row.name = name;
     row.type = m->type_name();
     row.depth = name.empty() ? 0 : 1 + int(std::count(name.begin(), name.end(), '.'));
-    row.params = count(*m);
+    row.params = m->num_parameters();
     auto it = records.find(m);
     if (it != records.end()) row.output = it->second.output;
     // MACs of this module and its descendants: every module whose name extends this one.
+    const std::string prefix = name + ".";
     for (const auto& [other_name, other] : modules) {
-      const bool inside = name.empty() || other_name == name ||
-                          other_name.rfind(name + ".", 0) == 0;
+      const bool inside = name.empty() || other_name == name || other_name.starts_with(prefix);
       auto rec = records.find(other);
       if (inside && rec != records.end()) row.macs += rec->second.own_macs;
     }
     s.rows.push_back(row);
   }
-  s.total_params = count(model);
+  s.total_params = s.rows.front().params;  // row 0 is the model itself
   for (const Tensor& p : model.parameters())
     if (p.requires_grad()) s.trainable_params += p.numel();
   s.total_macs = s.rows.front().macs;

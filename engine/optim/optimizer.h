@@ -145,10 +145,9 @@ class OptimizerWithOptions : public Optimizer {
   void check_options(const nlohmann::json& options) const override {
     check_(name(), options.get<Options>());
   }
+  // Every caller passes what merged_options returned, which check_options has checked.
   void store_options(size_t group, const nlohmann::json& options) override {
-    Options o = options.get<Options>();
-    check_(name(), o);
-    options_[group] = o;
+    options_[group] = options.get<Options>();
   }
 
  private:

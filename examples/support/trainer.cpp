@@ -387,11 +387,16 @@ void write_metrics(const fs::path& dir, const std::vector<EpochMetrics>& history
                                {"accuracy", "epoch", "accuracy %", {ta, va}}});
 }
 
+// Class k's name, or its number when the dataset names fewer classes.
+std::string class_label(const std::vector<std::string>& names, int64_t k) {
+  return k < int64_t(names.size()) ? names[size_t(k)] : std::to_string(k);
+}
+
 std::string confusion_table(const std::vector<int64_t>& confusion,
                             const std::vector<std::string>& names, int64_t classes) {
   std::ostringstream os;
   auto label = [&](int64_t k) {
-    std::string s = k < int64_t(names.size()) ? names[size_t(k)] : std::to_string(k);
+    std::string s = class_label(names, k);
     return s.size() > 12 ? s.substr(0, 12) : s;
   };
   char cell[32];
@@ -424,10 +429,10 @@ void write_confusion_csv(const fs::path& path, const std::vector<int64_t>& confu
   std::ostringstream csv;
   csv << "true\\predicted";
   for (int64_t p = 0; p < classes; ++p)
-    csv << "," << (p < int64_t(names.size()) ? names[size_t(p)] : std::to_string(p));
+    csv << "," << class_label(names, p);
   csv << "\n";
   for (int64_t t = 0; t < classes; ++t) {
-    csv << (t < int64_t(names.size()) ? names[size_t(t)] : std::to_string(t));
+    csv << class_label(names, t);
     for (int64_t p = 0; p < classes; ++p) csv << "," << confusion[size_t(t * classes + p)];
     csv << "\n";
   }
