@@ -17,24 +17,26 @@ struct Layout {
   std::string what;                 // error prefix and dataset name
   std::string folder;               // the batches folder's official name
   std::vector<std::string> train, test;
-  int64_t label_bytes;              // before the pixels of each record
-  int64_t label_byte;               // which of them is the label used
-  int64_t classes;
+  int64_t label_byte;               // which label byte is the label used
   std::string names_file;
-  // Every label byte's range (CIFAR-100 checks both labels, whichever is used).
+  // Every label byte's name and range, in record order (CIFAR-100 checks both labels,
+  // whichever is used).
   std::vector<std::pair<std::string, int64_t>> label_ranges;
+
+  int64_t label_bytes() const { return int64_t(label_ranges.size()); }  // before the pixels
+  int64_t classes() const { return label_ranges[size_t(label_byte)].second; }
 };
 
 Layout cifar10_layout() {
   return {"cifar10", "cifar-10-batches-bin",
           {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
            "data_batch_5.bin"},
-          {"test_batch.bin"}, 1, 0, 10, "batches.meta.txt", {{"label", 10}}};
+          {"test_batch.bin"}, 0, "batches.meta.txt", {{"label", 10}}};
 }
 
 Layout cifar100_layout(bool coarse) {
-  return {"cifar100", "cifar-100-binary", {"train.bin"}, {"test.bin"}, 2, coarse ? 0 : 1,
-          coarse ? 20 : 100, coarse ? "coarse_label_names.txt" : "fine_label_names.txt",
+  return {"cifar100", "cifar-100-binary", {"train.bin"}, {"test.bin"}, coarse ? 0 : 1,
+          coarse ? "coarse_label_names.txt" : "fine_label_names.txt",
           {{"coarse label", 20}, {"fine label", 100}}};
 }
 
@@ -55,7 +57,7 @@ void read_records(const fs::path& path, const Layout& L, std::vector<uint8_t>& p
   FOVEA_CHECK(fs::exists(path), L.what, ": ", p, " does not exist (the data directory should be ",
               "the ", L.folder, " folder or the folder that holds it)");
   FOVEA_CHECK(fs::is_regular_file(path), L.what, ": ", p, " is not a regular file");
-  const int64_t record = L.label_bytes + kPixels;
+  const int64_t record = L.label_bytes() + kPixels;
   const int64_t size = int64_t(fs::file_size(path));
   FOVEA_CHECK(size > 0, L.what, ": ", p, " is empty");
   FOVEA_CHECK(size % record == 0, L.what, ": ", p, " is truncated: its size ", size,
@@ -73,13 +75,13 @@ void read_records(const fs::path& path, const Layout& L, std::vector<uint8_t>& p
   pixels.resize(at + size_t(n * kPixels));
   for (int64_t r = 0; r < n; ++r) {
     const uint8_t* rec = buf.data() + r * record;
-    for (int64_t k = 0; k < L.label_bytes; ++k) {
+    for (int64_t k = 0; k < L.label_bytes(); ++k) {
       const auto& [name, limit] = L.label_ranges[size_t(k)];
       FOVEA_CHECK(rec[k] < limit, L.what, ": ", p, ": record ", r, " has ", name, " ", int(rec[k]),
                   ", outside 0..", limit - 1);
     }
     labels.push_back(rec[L.label_byte]);
-    std::memcpy(pixels.data() + at + size_t(r * kPixels), rec + L.label_bytes, size_t(kPixels));
+    std::memcpy(pixels.data() + at + size_t(r * kPixels), rec + L.label_bytes(), size_t(kPixels));
   }
 }
 
@@ -90,11 +92,11 @@ std::vector<std::string> read_names(const fs::path& path, const Layout& L) {
   FOVEA_CHECK(f.good(), L.what, ": cannot open ", path.string(), ": ", std::strerror(errno));
   std::vector<std::string> names;
   for (std::string line; std::getline(f, line);) {
-    const size_t a = line.find_first_not_of(" \t\r"), b = line.find_last_not_of(" \t\r");
-    if (a != std::string::npos) names.push_back(line.substr(a, b - a + 1));
+    const std::string name = trim(line);
+    if (!name.empty()) names.push_back(name);
   }
-  FOVEA_CHECK(int64_t(names.size()) == L.classes, L.what, ": ", path.string(), " lists ",
-              names.size(), " class names, expected ", L.classes);
+  FOVEA_CHECK(int64_t(names.size()) == L.classes(), L.what, ": ", path.string(), " lists ",
+              names.size(), " class names, expected ", L.classes());
   return names;
 }
 
@@ -105,7 +107,7 @@ std::shared_ptr<InMemoryDataset> load(const std::string& dir, bool train, const 
   for (const std::string& file : train ? L.train : L.test)
     read_records(folder / file, L, pixels, labels);
   auto ds = std::make_shared<InMemoryDataset>(std::move(pixels), std::move(labels),
-                                              ImageShape{3, 32, 32}, L.classes,
+                                              ImageShape{3, 32, 32}, L.classes(),
                                               L.what + (train ? " train" : " test"));
   ds->set_class_names(read_names(folder / L.names_file, L));
   return ds;

@@ -12,6 +12,11 @@
 
 namespace fovea::data {
 
+std::string trim(const std::string& s, const char* chars) {
+  const size_t a = s.find_first_not_of(chars), b = s.find_last_not_of(chars);
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
 namespace detail {
 void parallel_for_rethrow(int64_t n, int64_t cost_per_item,
                           const std::function<void(int64_t, int64_t)>& body) {

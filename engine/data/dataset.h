@@ -24,6 +24,9 @@
 
 namespace fovea::data {
 
+// s without the leading and trailing characters in `chars` (class-name files, option lists).
+std::string trim(const std::string& s, const char* chars = " \t\r");
+
 struct Example {
   Tensor image;  // float32 [C, H, W]
   int64_t label = 0;

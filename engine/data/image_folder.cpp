@@ -29,11 +29,6 @@ bool is_image_file(const fs::path& p) {
   return std::find(std::begin(kExtensions), std::end(kExtensions), ext) != std::end(kExtensions);
 }
 
-std::string trim(const std::string& s) {
-  const size_t a = s.find_first_not_of(" \t\r"), b = s.find_last_not_of(" \t\r");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
 std::string failure_reason() {
   const char* why = stbi_failure_reason();
   return why ? why : "unknown error";

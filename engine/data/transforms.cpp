@@ -266,8 +266,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
   for (;;) {
     const size_t end = s.find(sep, start);
     std::string part = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    const size_t a = part.find_first_not_of(" \t"), b = part.find_last_not_of(" \t");
-    out.push_back(a == std::string::npos ? "" : part.substr(a, b - a + 1));
+    out.push_back(trim(part, " \t"));
     if (end == std::string::npos) return out;
     start = end + 1;
   }
