@@ -1,15 +1,85 @@
-// The doctest runner. Tests run single-threaded by default so their timings do not fight
-// each other under `ctest -j`; set FOVEA_TEST_THREADS to change that.
+// The doctest runner.
+//
+// Threads: tests run single-threaded by default so their timings do not fight each other under
+// `ctest -j`; FOVEA_TEST_THREADS=N changes that. FOVEA_TEST_GRAIN=G lowers the work below which
+// loops stay on one thread (engine/core/parallel.h), so that the suite's small tensors take the
+// multi-chunk paths too: .ci/run runs the suite a second time with 2 threads and grain 1.
+//
+// Selection: doctest exits 0 when its filters select nothing, so a ctest entry whose filter
+// matches no test case (a name that ctest's discovery split at a ';', a wildcard in a name)
+// would count as a pass without running anything. Here a run whose filters select no test case
+// fails, and with FOVEA_TEST_EXPECT_CASES=N (which tests/CMakeLists.txt sets to 1 for every
+// ctest entry) a run that selects any other number of test cases fails too.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <iostream>
+#include <string>
 
 #include "engine/core/parallel.h"
 
+namespace {
+
+// Whether the run executed tests (not a query such as --list-test-cases), and how many test
+// cases its filters selected.
+struct Selection {
+  bool ran = false;
+  unsigned selected = 0;
+};
+Selection g_selection;
+
+struct SelectionListener : doctest::IReporter {
+  explicit SelectionListener(const doctest::ContextOptions&) {}
+  void test_run_end(const doctest::TestRunStats& stats) override {
+    g_selection = {true, stats.numTestCasesPassingFilters};
+  }
+  void report_query(const doctest::QueryData&) override {}
+  void test_run_start() override {}
+  void test_case_start(const doctest::TestCaseData&) override {}
+  void test_case_reenter(const doctest::TestCaseData&) override {}
+  void test_case_end(const doctest::CurrentTestCaseStats&) override {}
+  void test_case_exception(const doctest::TestCaseException&) override {}
+  void subcase_start(const doctest::SubcaseSignature&) override {}
+  void subcase_end() override {}
+  void log_assert(const doctest::AssertData&) override {}
+  void log_message(const doctest::MessageData&) override {}
+  void test_case_skipped(const doctest::TestCaseData&) override {}
+};
+
+// An integer in [lowest, highest] from the environment, `fallback` when unset or empty; exits
+// on anything else.
+long env_count(const char* name, long fallback, long lowest, long highest) {
+  const char* text = std::getenv(name);
+  if (!text || !*text) return fallback;
+  char* end = nullptr;
+  const long v = std::strtol(text, &end, 10);
+  if (*end != '\0' || v < lowest || v > highest) {
+    std::cerr << "fovea_tests: " << name << "=\"" << text << "\" is not a number in [" << lowest
+              << ", " << highest << "]\n";
+    std::exit(2);
+  }
+  return v;
+}
+
+}  // namespace
+
+DOCTEST_REGISTER_LISTENER("fovea-selection", 1, SelectionListener);
+
 int main(int argc, char** argv) {
-  const char* env = std::getenv("FOVEA_TEST_THREADS");
-  fovea::set_num_threads(env ? std::atoi(env) : 1);
+  fovea::set_num_threads(int(env_count("FOVEA_TEST_THREADS", 1, 1, 1024)));
+  fovea::set_parallel_grain(env_count("FOVEA_TEST_GRAIN", fovea::kParallelGrain, 1, 1L << 40));
+  const long expected = env_count("FOVEA_TEST_EXPECT_CASES", -1, 0, 1L << 20);
   doctest::Context context(argc, argv);
-  return context.run();
+  const int result = context.run();
+  if (!g_selection.ran) return result;  // a query (--list-test-cases, --help, ...)
+  const unsigned n = g_selection.selected;
+  if (n == 0 || (expected >= 0 && n != static_cast<unsigned long>(expected))) {
+    std::cerr << "fovea_tests: the filters selected " << n << " test case(s)";
+    if (expected >= 0) std::cerr << ", expected " << expected;
+    std::cerr << ": a test name that ctest cannot pass through as a filter (';', '*', '?' or "
+                 "a duplicate name) would otherwise be counted as passing without running\n";
+    return 1;
+  }
+  return result;
 }

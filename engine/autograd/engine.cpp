@@ -4,8 +4,9 @@
 //    100 000-op chain is as safe as a 3-op one) and count, per node, how many edges point at it.
 // 2. Seed the roots' gradient buffers; a node is ready when all its dependants have run.
 // 3. Run ready nodes, newest first (like PyTorch, this frees activations early): apply the
-//    output hooks, fill outputs that received nothing with zeros, call apply(), check each
-//    returned gradient's shape and dtype, add it into the producer's buffer.
+//    output hooks, fill outputs that received nothing with zeros, call apply(), hold the
+//    node to its contract (check_returned_grads) and add each gradient into its producer's
+//    buffer.
 // 4. Unless retain_graph, free each node's saved tensors once it has run.
 #include <queue>
 #include <unordered_map>
@@ -77,12 +78,28 @@ void run_output_hooks(Node& node, std::vector<Tensor>& grads) {
   }
 }
 
-void check_returned_grad(const Node& node, size_t i, const Tensor& g) {
-  const TensorMeta& m = node.input_meta(i);
-  FOVEA_CHECK(g.shape() == m.shape, "backward: ", node.name(), " returned a gradient of shape ",
-              shape_str(g.shape()), " for its input ", i, " of shape ", shape_str(m.shape));
-  FOVEA_CHECK(g.dtype() == m.dtype, "backward: ", node.name(), " returned a ",
-              dtype_name(g.dtype()), " gradient for its ", dtype_name(m.dtype), " input ", i);
+// The contract of Node::apply: one gradient per input; a defined one, of the input's shape,
+// dtype and device, for every input that needs a gradient (an undefined one is allowed only
+// where none is needed). A backward that breaks it is a bug in that node; skipping or zero-filling
+// would turn the bug into silently wrong gradients, so each breach is an error naming the node.
+void check_returned_grads(const Node& node, const std::vector<Tensor>& grads) {
+  FOVEA_CHECK(grads.size() == node.num_inputs(), "backward: ", node.name(), " returned ",
+              grads.size(), " gradients for its ", node.num_inputs(), " inputs");
+  for (size_t i = 0; i < grads.size(); ++i) {
+    const Tensor& g = grads[i];
+    if (!g.defined()) {
+      FOVEA_CHECK(!node.needs_input_grad(i), "backward: ", node.name(),
+                  " returned no gradient for its input ", i, ", which requires one");
+      continue;
+    }
+    const TensorMeta& m = node.input_meta(i);
+    FOVEA_CHECK(g.shape() == m.shape, "backward: ", node.name(), " returned a gradient of shape ",
+                shape_str(g.shape()), " for its input ", i, " of shape ", shape_str(m.shape));
+    FOVEA_CHECK(g.dtype() == m.dtype, "backward: ", node.name(), " returned a ",
+                dtype_name(g.dtype()), " gradient for its ", dtype_name(m.dtype), " input ", i);
+    FOVEA_CHECK(g.device() == m.device, "backward: ", node.name(), " returned a gradient on ",
+                g.device().str(), " for its input ", i, " on ", m.device.str());
+  }
 }
 
 }  // namespace
@@ -128,9 +145,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
           grads_in[i] = zeros(m.shape, m.dtype, m.device);
         }
       grads_out = node->apply(std::move(grads_in));
-      FOVEA_CHECK(grads_out.size() == node->num_inputs() || grads_out.empty(), "backward: ",
-                  node->name(), " returned ", grads_out.size(), " gradients for ",
-                  node->num_inputs(), " inputs");
+      check_returned_grads(*node, grads_out);
       if (!retain_graph && dynamic_cast<AccumulateGrad*>(node) == nullptr) {
         node->release_saved();
         node->mark_released();
@@ -142,10 +157,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       const Edge& e = edges[i];
       if (!e.node) continue;
       NodeState& child = states[e.node.get()];
-      if (i < grads_out.size() && grads_out[i].defined()) {
-        check_returned_grad(*node, i, grads_out[i]);
+      // grads_out is empty when no gradient reached the node; else checked to be one per edge
+      if (!grads_out.empty() && grads_out[i].defined())
         add_into(child.buffer, e.input_nr, grads_out[i]);
-      }
       if (--child.dependencies == 0) ready.push(e.node.get());
     }
   }

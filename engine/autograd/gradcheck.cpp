@@ -22,6 +22,12 @@ std::string GradcheckReport::summary() const {
   if (kinked_directions > 0)
     os << " [" << kinked_directions << " direction(s) crossed a kink and were redrawn]";
   if (input >= 0) os << " (analytic " << analytic << ", numeric " << numeric << ")";
+  if (vacuous_input >= 0 && !index.empty())
+    os << "; vacuous: the analytic and numeric gradients of input " << vacuous_input
+       << " are ~0 everywhere, so the check could not tell a right backward from a wrong one";
+  else if (vacuous_input >= 0)
+    os << "; vacuous: both directional derivatives are ~0, so the check could not tell a right "
+          "backward from a wrong one";
   return os.str();
 }
 
@@ -66,10 +72,16 @@ Prepared prepare(const TensorFn& f, const std::vector<Tensor>& inputs, Generator
 }
 
 double relative_error(double analytic, double numeric) {
-  const double err =
-      std::abs(analytic - numeric) / std::max({1.0, std::abs(analytic), std::abs(numeric)});
+  const double err = std::abs(analytic - numeric) / std::max(1.0, std::abs(numeric));
   return std::isnan(err) ? INFINITY : err;
 }
+
+// Largest |value| seen, to tell a check that compared anything from one that compared zeros.
+struct Magnitude {
+  double largest = 0;
+  void see(double v) { largest = std::max(largest, std::abs(v)); }
+  bool vacuous(double tolerance) const { return !(largest > tolerance); }
+};
 
 }  // namespace
 
@@ -89,6 +101,7 @@ GradcheckReport gradcheck(const TensorFn& f, const std::vector<Tensor>& inputs,
     const std::vector<double> grad =
         g.defined() ? g.to_vector<double>() : std::vector<double>(size_t(x.numel()), 0.0);
     double* p = x.data<double>();  // contiguous: x is a fresh clone
+    Magnitude magnitude;
     for (int64_t j = 0; j < x.numel(); ++j) {
       const double orig = p[j];
       double lp, lm;
@@ -102,6 +115,8 @@ GradcheckReport gradcheck(const TensorFn& f, const std::vector<Tensor>& inputs,
       }
       const double numeric = (lp - lm) / (2 * options.eps);
       const double analytic = grad[size_t(j)];
+      magnitude.see(numeric);
+      magnitude.see(analytic);
       const double err = relative_error(analytic, numeric);
       if (err > report.max_error || report.input < 0) {
         report.max_error = err;
@@ -111,8 +126,10 @@ GradcheckReport gradcheck(const TensorFn& f, const std::vector<Tensor>& inputs,
         report.numeric = numeric;
       }
     }
+    if (magnitude.vacuous(options.tolerance) && report.vacuous_input < 0)
+      report.vacuous_input = int(i);
   }
-  report.ok = report.max_error <= options.tolerance;
+  report.ok = report.max_error <= options.tolerance && report.vacuous_input < 0;
   return report;
 }
 
@@ -160,8 +177,12 @@ GradcheckReport gradcheck_directional(const TensorFn& f, const std::vector<Tenso
     if (smooth) break;
     ++report.kinked_directions;
   }
+  Magnitude magnitude;
+  magnitude.see(report.analytic);
+  magnitude.see(report.numeric);
+  if (magnitude.vacuous(options.tolerance)) report.vacuous_input = 0;
   report.ok = report.kinked_directions < options.directions &&
-              report.max_error <= options.tolerance;
+              report.max_error <= options.tolerance && report.vacuous_input < 0;
   return report;
 }
 

@@ -4,9 +4,16 @@
 // scalar L = sum(f(x) * v) has dL/dx_j = (J^T v)_j, which backward computes; numerically
 //   dL/dx_j ~ (L(x + eps e_j) - L(x - eps e_j)) / (2 eps).
 // Both are compared element by element with
-//   error = |analytic - numeric| / max(1, |analytic|, |numeric|)
-// (relative error for gradients larger than 1, absolute below), and the worst element is
-// reported with its input, index and both values.
+//   error = |analytic - numeric| / max(1, |numeric|)  <=  tolerance (1e-7)
+// (relative to the finite difference for gradients larger than 1, absolute below), and the
+// worst element is reported with its input, index and both values. In float64 with eps 1e-6
+// the difference is good to ~1e-9 (truncation ~eps^2, rounding ~1e-16 |L| / eps), so 1e-7
+// leaves room for |L| up to ~100 while a wrong factor anywhere fails by orders of magnitude.
+//
+// A check proves nothing where the gradient it compares is zero: a backward that returns zeros
+// passes it. So a check also fails, as vacuous, when for some checked input every analytic and
+// every numeric value is within the tolerance of zero (the directional form: when both
+// directional derivatives are).
 //
 // Every float64 input that requires grad is checked; other inputs (int64 indices, tensors
 // without requires_grad) are passed through unchanged. Run it in float64: central differences
@@ -23,7 +30,7 @@ namespace fovea {
 
 struct GradcheckOptions {
   double eps = 1e-6;
-  double tolerance = 1e-6;
+  double tolerance = 1e-7;
   uint64_t seed = 1234;
   // gradcheck_directional only: how many random directions may be tried (see there).
   int directions = 1;
@@ -36,6 +43,9 @@ struct GradcheckReport {
   Shape index;             // its index in that input
   double analytic = 0, numeric = 0;
   int kinked_directions = 0;  // gradcheck_directional: directions rejected for crossing a kink
+  // An input whose gradients were all ~0, so the check proved nothing (the directional form:
+  // 0 when both directional derivatives were ~0).
+  int vacuous_input = -1;
   std::string summary() const;
 };
 

@@ -13,8 +13,9 @@
 //   }
 // A Node's apply() receives one gradient per output (the engine fills outputs that received
 // nothing with zeros) and returns one gradient per input; an undefined Tensor means "no
-// gradient" and is allowed for inputs where needs_input_grad(i) is false. The engine checks
-// every returned gradient's shape and dtype against the input it belongs to.
+// gradient" and is allowed only for inputs where needs_input_grad(i) is false. The engine
+// enforces this: a wrong count, a missing gradient, or one whose shape, dtype or device is not
+// its input's is an error naming the node.
 #pragma once
 
 #include <cstdint>

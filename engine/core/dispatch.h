@@ -35,6 +35,7 @@ class KernelSlot<R(Args...)> {
     return cuda_;
   }
   void set_cuda(Fn fn) { cuda_ = fn; }
+  bool has_cuda() const { return cuda_ != nullptr; }
   const char* name() const { return name_; }
 
  private:

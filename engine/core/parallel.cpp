@@ -1,8 +1,9 @@
 #include "engine/core/parallel.h"
 
+#include <atomic>
+
 #include "engine/core/error.h"
 #include "engine/cpu/blas.h"
-
 
 namespace fovea {
 
@@ -14,6 +15,14 @@ void set_num_threads(int n) {
 
 namespace {
 thread_local int serial_depth = 0;
+std::atomic<int64_t> grain{kParallelGrain};
+}  // namespace
+
+int64_t parallel_grain() { return grain.load(std::memory_order_relaxed); }
+
+void set_parallel_grain(int64_t g) {
+  FOVEA_CHECK(g >= 1, "set_parallel_grain: the grain must be at least 1, got ", g);
+  grain.store(g, std::memory_order_relaxed);
 }
 
 int get_num_threads() { return serial_depth > 0 ? 1 : omp_get_max_threads(); }

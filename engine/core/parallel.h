@@ -28,12 +28,18 @@ bool in_serial_region();
 // Work below this many elements runs on one thread: an OpenMP fork costs a few microseconds.
 constexpr int64_t kParallelGrain = 32768;
 
+// The grain in force: kParallelGrain, unless a test lowered it so that the small tensors of the
+// test suite also take the multi-chunk paths (tests/main.cpp, FOVEA_TEST_GRAIN). Results never
+// depend on it, only which loop computes them.
+int64_t parallel_grain();
+void set_parallel_grain(int64_t grain);  // >= 1
+
 // Calls body(begin, end) over [0, n) split into one contiguous chunk per thread, or once on the
-// calling thread when n * cost_per_item < kParallelGrain.
+// calling thread when n * cost_per_item < parallel_grain().
 template <typename Body>
 void parallel_for(int64_t n, int64_t cost_per_item, Body&& body) {
   if (n <= 0) return;
-  if (n * cost_per_item < kParallelGrain || n == 1 || in_serial_region()) {
+  if (n * cost_per_item < parallel_grain() || n == 1 || in_serial_region()) {
     body(int64_t(0), n);
     return;
   }

@@ -278,7 +278,7 @@ template <typename Chunk>
 int64_t for_each_chunk(int64_t images, int64_t nb_hint, int64_t work, Chunk&& chunk) {
   const int64_t threads = get_num_threads();
   blas::SingleThreaded single_threaded_blas;
-  if (threads == 1 || images < threads || work < kParallelGrain * 16) {
+  if (threads == 1 || images < threads || work < parallel_grain() * 16) {
     for (int64_t n0 = 0; n0 < images; n0 += nb_hint)
       chunk(int64_t(0), n0, std::min(nb_hint, images - n0), threads > 1);
     return 1;

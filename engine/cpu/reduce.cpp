@@ -160,7 +160,7 @@ template <typename T, typename Make, typename Finish>
 void reduce_each_row(const T* x, int64_t outer, int64_t inner, Make&& make, Finish&& finish) {
   using Acc = decltype(make(int64_t(0)));
   const int64_t threads = get_num_threads();
-  if (outer >= 2 * threads || inner < kParallelGrain) {
+  if (outer >= 2 * threads || inner < parallel_grain()) {
     parallel_for(outer, inner, [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o) {
         Acc a = make(o);

@@ -59,7 +59,8 @@ struct TanhFn {
   template <class T> FOVEA_HD T backward(T, T y, T g) const { return g * (T(1) - y * y); }
 };
 struct ReluFn {
-  template <class T> FOVEA_HD T forward(T x) const { return x > T(0) ? x : T(0); }
+  // NaN passes through, as in PyTorch (it must not vanish into a 0); -0 becomes 0.
+  template <class T> FOVEA_HD T forward(T x) const { return x <= T(0) ? T(0) : x; }
   template <class T> FOVEA_HD T backward(T x, T, T g) const { return x > T(0) ? g : T(0); }
 };
 struct Relu6Fn {

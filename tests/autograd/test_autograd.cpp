@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "engine/fovea.h"
+#include "support/fake_cuda.h"
 
 using namespace fovea;
 
@@ -95,6 +96,51 @@ TEST_CASE("a backward returning a wrongly shaped gradient is caught") {
                        Error);
 }
 
+namespace {
+// A node whose backward returns what the test scripted, to break the engine's contract on
+// purpose. It is recorded for out = 2 x + c, with x requiring a gradient and c not.
+struct ScriptedBackward : Node {
+  std::string label;
+  std::vector<Tensor> grads;
+  std::string name() const override { return label; }
+  std::vector<Tensor> apply(std::vector<Tensor>&&) override { return grads; }
+};
+
+Tensor scripted(const std::string& label, const std::vector<Tensor>& grads, const Tensor& x,
+                const Tensor& c) {
+  Tensor out = x.detach() * 2.0 + c;
+  if (auto node = make_node<ScriptedBackward>({x, c})) {
+    node->label = label;
+    node->grads = grads;
+    set_history(out, node);
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a backward breaking the node contract is an error naming the node") {
+  using doctest::Contains;
+  Tensor x = zeros({2, 3}, DType::Float64).set_requires_grad();
+  const Tensor c = zeros({2, 3}, DType::Float64);  // needs no gradient
+  const Tensor ok = full({2, 3}, 2.0, DType::Float64);
+
+  CHECK_THROWS_WITH_AS(sum(scripted("EmptyList", {}, x, c)).backward(),
+                       Contains("backward: EmptyList returned 0 gradients for its 2 inputs"),
+                       Error);
+  CHECK_THROWS_WITH_AS(sum(scripted("Missing", {Tensor(), Tensor()}, x, c)).backward(),
+                       Contains("backward: Missing returned no gradient for its input 0, which "
+                                "requires one"),
+                       Error);
+  CHECK_THROWS_WITH_AS(
+      sum(scripted("Elsewhere", {test::fake_cuda({2, 3}), Tensor()}, x, c)).backward(),
+      Contains("backward: Elsewhere returned a gradient on cuda:0 for its input 0 on cpu"), Error);
+  CHECK(!x.grad().defined());  // nothing reached the leaf
+
+  // No gradient for the input that needs none is the contract, not a breach.
+  sum(scripted("Fine", {ok, Tensor()}, x, c)).backward();
+  CHECK(values(x.grad()) == std::vector<double>(6, 2.0));
+}
+
 TEST_CASE("gradcheck fails on a deliberately wrong backward and names the element") {
   // sigmoid with its derivative off by the factor (1 - y): y instead of y (1 - y)
   CustomFunction wrong{"WrongSigmoid", [](const std::vector<Tensor>& in) { return sigmoid(in[0]); },
@@ -116,6 +162,42 @@ TEST_CASE("gradcheck fails on a deliberately wrong backward and names the elemen
   const GradcheckReport good = gradcheck([&](const std::vector<Tensor>& in) { return right.apply(in); }, {x});
   CHECK(good.ok);
   CHECK(good.max_error < 1e-8);
+}
+
+TEST_CASE("gradcheck catches a gradient off by a few parts in ten million") {
+  // Central differences in float64 are good to ~1e-9 here; an error of 5e-7 (which the old
+  // absolute 1e-6 let through) is far above that noise.
+  CustomFunction slightly_off{
+      "SlightlyOff", [](const std::vector<Tensor>& in) { return in[0] * in[0]; },
+      [](const std::vector<Tensor>& in, const Tensor&, const Tensor& g) {
+        return std::vector<Tensor>{g * in[0] * (2.0 * (1 + 5e-7))};
+      }};
+  Generator gen(6);
+  Tensor x = randn({3, 4}, DType::Float64, &gen).set_requires_grad();
+  const GradcheckReport r =
+      gradcheck([&](const std::vector<Tensor>& in) { return slightly_off.apply(in); }, {x});
+  CHECK_FALSE(r.ok);
+  CHECK(r.max_error > GradcheckOptions{}.tolerance);
+  CHECK(r.max_error < 1e-5);
+}
+
+TEST_CASE("gradcheck fails a vacuous check: gradients that are ~0 everywhere prove nothing") {
+  Generator gen(4);
+  Tensor x = randn({3, 4}, DType::Float64, &gen).set_requires_grad();
+  Tensor w = randn({4, 2}, DType::Float64, &gen).set_requires_grad();
+  // The output does not depend on w: any backward for w, zeros included, would pass.
+  auto ignores_w = [](const std::vector<Tensor>& in) { return tanh(in[0]) + sum(in[1]) * 0.0; };
+  const GradcheckReport r = gradcheck(ignores_w, {x, w});
+  CHECK_FALSE(r.ok);
+  CHECK(r.vacuous_input == 1);
+  CHECK(r.max_error < 1e-8);  // what was compared agreed
+  CHECK(r.summary().find("vacuous") != std::string::npos);
+  const GradcheckReport d = gradcheck_directional(
+      [](const std::vector<Tensor>& in) { return in[0] * 0.0; }, {x});
+  CHECK_FALSE(d.ok);
+  CHECK(d.vacuous_input == 0);
+  // Small but real gradients are not vacuous.
+  CHECK(gradcheck([](const std::vector<Tensor>& in) { return tanh(in[0]) * 1e-3; }, {x}).ok);
 }
 
 TEST_CASE("directional gradcheck: a few forward passes, and it also catches a wrong backward") {
@@ -188,17 +270,18 @@ TEST_CASE("retain_grad keeps a non-leaf's gradient, hooks see and may replace gr
   CHECK(values(a.grad()) == std::vector<double>{60, 60});
 }
 
-TEST_CASE("a 10 000-op chain runs forward, backward and is destroyed without recursion") {
+TEST_CASE("a 200 000-op chain runs forward, backward and is destroyed without recursion") {
+  constexpr int kSteps = 100000;  // two ops each
+  constexpr double kFactor = 1.00001;
   Tensor x = vec({0.5}).set_requires_grad();
   Tensor y = x;
-  for (int i = 0; i < 10000; ++i) y = y * 1.0001 + 0.0;
+  for (int i = 0; i < kSteps; ++i) y = y * kFactor + 0.0;
   y.backward(vec({1}));
-  CHECK(x.grad().item() == doctest::Approx(std::pow(1.0001, 10000)));
-  // A much longer chain: freeing it must not overflow the stack either.
-  Tensor z = x;
-  for (int i = 0; i < 200000; ++i) z = z + 1.0;
-  CHECK(z.item() == doctest::Approx(200000.5));
-  z = Tensor();
+  // The gradient is the product of the factors, multiplied in the same order backward does.
+  double expected = 1;
+  for (int i = 0; i < kSteps; ++i) expected *= kFactor;
+  CHECK(x.grad().item() == expected);
+  y = Tensor();  // freeing the (released) chain must not overflow the stack either
 }
 
 TEST_CASE("a long chain whose nodes use their input twice is destroyed without recursion") {

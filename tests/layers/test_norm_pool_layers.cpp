@@ -2,6 +2,7 @@
 // train/eval behaviour, and gradients through the modules' own parameters.
 #include <doctest/doctest.h>
 
+#include "engine/cpu/fill.h"
 #include "engine/fovea.h"
 #include "layers/layers.h"
 #include "support/compare.h"
@@ -130,7 +131,18 @@ TEST_CASE("Module::to converts parameters and buffers, keeps leaves and ties") {
   auto lin = std::dynamic_pointer_cast<nn::Linear>((*seq)[0]);
   CHECK(lin->weight.dtype() == DType::Float64);  // the layer's handle follows its slot
   CHECK((*seq)(zeros({4, 3}, DType::Float64)).dtype() == DType::Float64);
-  CHECK_THROWS_AS(seq->to(Device::cuda()), Error);  // no CUDA kernels (or no GPU) here
+}
+
+TEST_CASE("Module::to(cuda) moves every tensor where a device can take them, else is an error") {
+  auto seq = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Linear>(3, 2), std::make_shared<nn::BatchNorm1d>(2)});
+  std::string why;
+  if (!cuda_available(&why) || !copy_kernel.has_cuda()) {
+    CHECK_THROWS_AS(seq->to(Device::cuda()), Error);
+    return;
+  }
+  seq->to(Device::cuda());
+  for (const auto& [name, t] : seq->state_dict()) CHECK_MESSAGE(t.device() == Device::cuda(), name);
 }
 
 TEST_CASE("summary: output shapes, parameters and MACs per module") {

@@ -12,10 +12,12 @@
 
 #include "engine/cpu/conv.h"
 #include "engine/fovea.h"
+#include "support/fake_cuda.h"
 #include "support/fixtures.h"
 #include "support/op_check.h"
 
 using namespace fovea;
+using fovea::test::fake_cuda;
 using fovea::test::FixtureCase;
 
 namespace {
@@ -132,10 +134,6 @@ Conv2dOptions fixture_opts(const FixtureCase& c) {
               c.args.at("groups").get<int64_t>());
 }
 
-Tensor fake_cuda(const Shape& shape) {
-  return make_tensor(std::make_shared<Storage>(nullptr, 0, Device::cuda(), nullptr), shape,
-                     contiguous_strides(shape), 0, DType::Float64);
-}
 
 // Sets the thread count for one scope.
 struct Threads {
@@ -299,7 +297,7 @@ TEST_CASE("conv2d: the direct depthwise kernel matches the generic im2col + GEMM
   }
 }
 
-TEST_CASE("conv2d: gradients only for the inputs that need them; non-contiguous inputs") {
+TEST_CASE("conv2d: gradients only for the inputs that need them and non-contiguous inputs") {
   Generator gen(3);
   const Tensor x = randn({2, 3, 6, 5}, DType::Float64, &gen);
   const Tensor w = randn({4, 3, 3, 3}, DType::Float64, &gen).set_requires_grad();

@@ -42,6 +42,20 @@ TEST_CASE("unary ops: values") {
   CHECK(log(exp(p)).at<float>({1}) == doctest::Approx(9));
 }
 
+TEST_CASE("unary ops: NaN passes through relu as in PyTorch") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> x(37);  // long enough for the vectorised body and a scalar tail
+  for (size_t i = 0; i < x.size(); ++i) x[i] = i % 5 == 2 ? nan : (i % 2 ? -1.5 : 2.5);
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    const std::vector<double> y = relu(from_values(x, {37}, dtype)).to_vector<double>();
+    for (size_t i = 0; i < x.size(); ++i) {
+      CAPTURE(i);
+      CHECK(std::isnan(x[i]) == std::isnan(y[i]));
+      if (!std::isnan(x[i])) CHECK(y[i] == std::max(x[i], 0.0));
+    }
+  }
+}
+
 TEST_CASE("unary ops: derivatives at the kinks follow PyTorch") {
   Tensor x = from_values({-3, 0, 3, 6}, {4}, DType::Float64).set_requires_grad();
   auto grad_of = [&](Tensor (*f)(const Tensor&)) {

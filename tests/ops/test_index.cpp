@@ -4,9 +4,11 @@
 #include <doctest/doctest.h>
 
 #include "engine/fovea.h"
+#include "support/fake_cuda.h"
 #include "support/op_check.h"
 
 using namespace fovea;
+using fovea::test::fake_cuda;
 using fovea::test::OpCase;
 
 namespace {
@@ -21,10 +23,6 @@ std::function<Xs(Generator&)> fixed(Xs t) {
   return [t](Generator&) { return t; };
 }
 
-Tensor fake_cuda(const Shape& shape, DType dtype) {
-  return make_tensor(std::make_shared<Storage>(nullptr, 0, Device::cuda(), nullptr), shape,
-                     contiguous_strides(shape), 0, dtype);
-}
 }  // namespace
 
 TEST_CASE("index_select: rows, columns, duplicates, any layout") {

@@ -4,20 +4,16 @@
 #include <doctest/doctest.h>
 
 #include "engine/fovea.h"
+#include "support/fake_cuda.h"
 #include "support/op_check.h"
 
 using namespace fovea;
+using fovea::test::fake_cuda;
 using fovea::test::OpCase;
 
 namespace {
 using Xs = std::vector<Tensor>;
 
-// Metadata of a tensor on cuda:0 without memory: enough for the checks that run before any
-// data is touched, in builds without CUDA too.
-Tensor fake_cuda(const Shape& shape) {
-  return make_tensor(std::make_shared<Storage>(nullptr, 0, Device::cuda(), nullptr), shape,
-                     contiguous_strides(shape), 0, DType::Float64);
-}
 
 std::vector<int64_t> sizes_along(const Xs& pieces, int64_t dim) {
   std::vector<int64_t> s;

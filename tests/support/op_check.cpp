@@ -107,6 +107,7 @@ void check_op_cases(const std::vector<OpCase>& cases) {
       };
       GradcheckOptions options;
       options.tolerance = c.tolerance;
+      options.eps = c.eps;
       GradcheckReport r;
       std::string error;
       try {

@@ -48,7 +48,10 @@ struct OpCase {
   std::function<std::vector<Tensor>(Generator&)> extra_inputs = nullptr;
   std::vector<Layout> layouts = {Layout::Contiguous, Layout::Permuted, Layout::Sliced,
                                  Layout::Expanded};
-  double tolerance = 1e-6;
+  double tolerance = GradcheckOptions{}.tolerance;
+  // The finite-difference step. Rounding in L limits the difference to ~1e-16 |L| / eps, so a
+  // case whose outputs are large (hundreds) takes a larger step instead of a looser tolerance.
+  double eps = GradcheckOptions{}.eps;
   int64_t expand_axis = -1;  // the axis the expanded layout broadcasts; -1: the first > 1
 };
 
