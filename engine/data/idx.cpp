@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <new>
 
 namespace fovea::data {
 
@@ -37,6 +38,7 @@ class GzFile {
     gzbuffer(file_, 1 << 18);
   }
   ~GzFile() { gzclose(file_); }
+  const std::string& path() const { return path_; }
   GzFile(const GzFile&) = delete;
   GzFile& operator=(const GzFile&) = delete;
 
@@ -72,9 +74,32 @@ class GzFile {
   gzFile file_ = nullptr;
 };
 
+// Up to n bytes, in chunks that double, so that a header declaring more data than the file holds
+// is reported as truncated without first allocating what it declares. read_idx has checked n
+// against the available memory; a vector is not tensor memory, so the allocator's guard does not
+// see it, and a refused allocation is an error naming the file instead of std::bad_alloc.
+std::vector<uint8_t> read_growing(GzFile& file, int64_t n) {
+  std::vector<uint8_t> out;
+  int64_t got = 0;
+  try {
+    while (got < n) {
+      const int64_t want = std::min(n - got, std::max<int64_t>(got, 1 << 20));
+      out.resize(size_t(got + want));
+      const int64_t r = file.read(out.data() + got, want);
+      got += r;
+      if (r < want) break;
+    }
+  } catch (const std::bad_alloc&) {
+    FOVEA_FAIL("idx: ", file.path(), ": out of memory reading ", n, " bytes of data (", got,
+               " read)");
+  }
+  out.resize(size_t(got));
+  return out;
+}
+
 }  // namespace
 
-IdxArray read_idx(const std::string& path) {
+IdxArray read_idx(const std::string& path, CpuCachingAllocator::MemoryProbe available_memory) {
   GzFile file(path);
   uint8_t header[4];
   const int64_t got_header = file.read(header, 4);
@@ -93,20 +118,31 @@ IdxArray read_idx(const std::string& path) {
   FOVEA_CHECK(got_dims == 4 * ndim, "idx: ", path, " is truncated: expected ", 4 * ndim,
               " bytes of dimensions, got ", got_dims);
   IdxArray out;
-  int64_t total = 1;
+  // The product of the dims with a 0 counted as 1 bounds every size and stride computed from
+  // them; it is checked before each multiplication so that it cannot overflow.
+  int64_t extent = 1;
+  bool empty = false;
   for (int d = 0; d < ndim; ++d) {
     const uint8_t* b = raw.data() + 4 * d;
     const int64_t size = (int64_t(b[0]) << 24) | (int64_t(b[1]) << 16) | (int64_t(b[2]) << 8) | b[3];
-    total *= size;
-    FOVEA_CHECK(total <= kMaxBytes, "idx: ", path, " declares an implausible size (dims so far ",
-                shape_str(out.dims), " then ", size, ")");
+    FOVEA_CHECK(std::max<int64_t>(size, 1) <= kMaxBytes / extent, "idx: ", path,
+                " declares an implausible size (dims so far ", shape_str(out.dims), " then ", size,
+                ")");
+    extent *= std::max<int64_t>(size, 1);
+    empty = empty || size == 0;
     out.dims.push_back(size);
   }
+  const int64_t total = empty ? 0 : extent;
+  // A gzip file of a few KiB may declare (and hold) gigabytes; Linux would hand them out and the
+  // OOM killer end the process while they are filled.
+  const size_t available = available_memory();
+  FOVEA_CHECK(uint64_t(total) <= available, "idx: ", path, " declares ", total,
+              " bytes of data (dims ", shape_str(out.dims), "), more than the ", available,
+              " bytes of memory available");
 
-  out.data.resize(size_t(total));
-  const int64_t got = file.read(out.data.data(), total);
-  FOVEA_CHECK(got == total, "idx: ", path, " is truncated: expected ", total,
-              " bytes of data for dims ", shape_str(out.dims), ", got ", got);
+  out.data = read_growing(file, total);
+  FOVEA_CHECK(int64_t(out.data.size()) == total, "idx: ", path, " is truncated: expected ", total,
+              " bytes of data for dims ", shape_str(out.dims), ", got ", out.data.size());
   uint8_t extra[1];
   FOVEA_CHECK(file.read(extra, 1) == 0, "idx: ", path, " has trailing data after the ", total,
               " bytes that dims ", shape_str(out.dims), " declare");

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/core/cpu_allocator.h"
 #include "engine/core/shape.h"
 #include "engine/data/dataset.h"
 
@@ -23,7 +24,10 @@ struct IdxArray {
   std::vector<uint8_t> data;  // row-major, product(dims) bytes
 };
 
-IdxArray read_idx(const std::string& path);
+// Data larger than the available memory (available_memory(): MemAvailable by default; tests
+// stand in a small machine) is refused before it is read.
+IdxArray read_idx(const std::string& path,
+                  CpuCachingAllocator::MemoryProbe available_memory = &system_available_memory);
 
 // The MNIST file layout in `dir`: {train,t10k}-{images-idx3,labels-idx1}-ubyte, each with or
 // without .gz. Images [N, 28, 28] become a 1-channel InMemoryDataset of 10 classes (no

@@ -16,6 +16,11 @@ namespace fovea::data {
 
 using ImageShape = std::array<int64_t, 3>;  // {C, H, W}
 
+// The most pixels (H x W) of an image that fovea decodes or a transform makes: 2^26, 8192 x 8192
+// (PIL refuses images past 2^27 pixels as decompression bombs). It keeps every size computed
+// from image sides far from overflowing and a bad header or option from allocating gigabytes.
+constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
+
 struct Image {
   int64_t c = 0, h = 0, w = 0;
   std::vector<uint8_t> data;  // c * h * w bytes, planar

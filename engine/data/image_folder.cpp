@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -13,6 +16,7 @@
 
 #include "engine/core/error.h"
 #include "engine/data/dataset.h"
+#include "engine/data/image_bytes.h"
 
 namespace fovea::data {
 
@@ -25,13 +29,71 @@ constexpr const char* kExtensionList = ".jpg, .jpeg, .png, .bmp, .ppm, .pgm, .tg
 
 bool is_image_file(const fs::path& p) {
   std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return std::find(std::begin(kExtensions), std::end(kExtensions), ext) != std::end(kExtensions);
 }
 
 std::string failure_reason() {
   const char* why = stbi_failure_reason();
   return why ? why : "unknown error";
+}
+
+// stb accepts a PNM header of width or height 0 and returns an empty image, which the resize
+// (and every transform after it) would read outside of.
+void check_has_pixels(const std::string& path, int w, int h) {
+  FOVEA_CHECK(w > 0 && h > 0, "image_folder: ", path, " is ", h, "x", w,
+              ": an image without pixels");
+}
+
+// How much of a file indexing (skip_unreadable) and shape_of read first. The header of a PNG,
+// GIF, BMP, PNM or TGA is in its first bytes; a JPEG's frame header comes after its metadata
+// (EXIF, ICC profile, XMP), which is rarely more. Decoding reads the whole file.
+constexpr uint64_t kHeaderBytes = uint64_t(64) << 10;
+constexpr uint64_t kWholeFile = UINT64_MAX;
+
+// The first bytes of an image file (`head`: a prefix, or the whole file when decoding), checked
+// by check_image_bytes (an Error when refused), with the size stb finds in them; ok is false when
+// stb cannot read that (failure_reason() says why). Shapes come from here too, not from
+// stbi_info on the path: stb parses a JPEG's Huffman tables before its size, so even reading a
+// header needs the checks.
+struct ImageHeader {
+  std::vector<uint8_t> head;
+  uint64_t file_size = 0;
+  int w = 0, h = 0, channels = 0;
+  bool ok = false;
+};
+
+// Reads the first `first_bytes` of the file (all of it when smaller) and runs the checks and
+// stbi_info on them. When stb finds no header there, four times as much is read, up to the whole
+// file, so that a header after much metadata is still found (and a file stb cannot identify is
+// read whole, once). The checks see only the head: on a prefix, the JPEG tables and PNG chunks in
+// it, which is all stbi_info reads; on the whole file (kWholeFile, before decoding), everything.
+// Not io::read_file (engine/io/file.h), which reads whole files: this one reads a bounded prefix
+// that grows, and needs the file's size first (the PNG check measures chunks against it).
+ImageHeader read_header(const std::string& path, uint64_t first_bytes) {
+  ImageHeader out;
+  std::error_code ec;
+  out.file_size = fs::file_size(path, ec);
+  FOVEA_CHECK(!ec, "image_folder: cannot read ", path, ": ", ec.message());
+  FOVEA_CHECK(out.file_size <= uint64_t(INT_MAX), "image_folder: ", path, " is ", out.file_size,
+              " bytes, more than an image file may be (2 GiB)");
+  std::ifstream f(path, std::ios::binary);
+  FOVEA_CHECK(f.good(), "image_folder: cannot read ", path, ": ", std::strerror(errno));
+  for (uint64_t want = std::min(first_bytes, out.file_size);;
+       want = std::min(want * 4, out.file_size)) {
+    const size_t have = out.head.size();
+    out.head.resize(size_t(want));
+    f.read(reinterpret_cast<char*>(out.head.data() + have), std::streamsize(want - have));
+    FOVEA_CHECK(f.gcount() == std::streamsize(want - have), "image_folder: cannot read ", path,
+                ": got ", have + size_t(f.gcount()), " of its ", out.file_size, " bytes");
+    check_image_bytes(out.head, out.file_size, path);
+    out.ok = stbi_info_from_memory(out.head.data(), int(out.head.size()), &out.w, &out.h,
+                                   &out.channels) != 0;
+    if (out.ok || want == out.file_size) break;
+  }
+  if (out.ok) check_has_pixels(path, out.w, out.h);
+  return out;
 }
 
 // The image files under `dir`, in torchvision's order: sorted(os.walk(dir)), then sorted names
@@ -88,7 +150,9 @@ ImageFolder::ImageFolder(const std::string& root, ImageFolderOptions options)
   if (options_.cache) {
     std::vector<Image> cache(files_.size());
     detail::parallel_for_rethrow(size(), 1 << 20, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) decode(files_[size_t(i)], cache[size_t(i)]);
+      for (int64_t i = begin; i < end; ++i)
+        decode_image_file(files_[size_t(i)], options_.channels, options_.height, options_.width,
+                          cache[size_t(i)]);
     });
     cache_ = std::move(cache);
   }
@@ -116,11 +180,16 @@ void ImageFolder::index_files() {
     if (options_.skip_unreadable) {
       std::vector<std::string> kept;
       for (const std::string& f : files) {
-        int w = 0, h = 0, n = 0;
-        if (stbi_info(f.c_str(), &w, &h, &n)) {
+        std::string why;
+        try {
+          if (!read_header(f, kHeaderBytes).ok) why = failure_reason();
+        } catch (const Error& e) {
+          why = e.what();
+        }
+        if (why.empty()) {
           kept.push_back(f);
         } else {
-          std::cerr << "image_folder: warning: skipping " << f << ": " << failure_reason() << "\n";
+          std::cerr << "image_folder: warning: skipping " << f << ": " << why << "\n";
           skipped_.push_back(f);
         }
       }
@@ -164,16 +233,16 @@ ImageShape ImageFolder::shape_of(int64_t index) const {
   if (options_.height > 0) return image_shape();
   if (!cache_.empty()) return cache_[size_t(index)].shape();
   const std::string& f = files_[size_t(index)];
-  int w = 0, h = 0, n = 0;
-  FOVEA_CHECK(stbi_info(f.c_str(), &w, &h, &n), "image_folder: cannot read the header of ", f,
-              ": ", failure_reason());
-  return {options_.channels, h, w};
+  const ImageHeader header = read_header(f, kHeaderBytes);
+  FOVEA_CHECK(header.ok, "image_folder: cannot read the header of ", f, ": ", failure_reason());
+  return {options_.channels, header.h, header.w};
 }
 
 void ImageFolder::read(int64_t index, Image& out) const {
   check_index(index);
   if (cache_.empty()) {
-    decode(files_[size_t(index)], out);
+    decode_image_file(files_[size_t(index)], options_.channels, options_.height, options_.width,
+                      out);
   } else {
     const Image& img = cache_[size_t(index)];
     out.reshape(img.c, img.h, img.w);
@@ -181,16 +250,28 @@ void ImageFolder::read(int64_t index, Image& out) const {
   }
 }
 
-void ImageFolder::decode(const std::string& path, Image& out) const {
-  const int c = int(options_.channels);
+void decode_image_file(const std::string& path, int64_t channels, int64_t height, int64_t width,
+                       Image& out) {
+  FOVEA_CHECK(channels == 1 || channels == 3, "image_folder: channels must be 1 or 3, got ",
+              channels);
+  FOVEA_CHECK(height >= 0 && width >= 0 && height <= kMaxImagePixels && width <= kMaxImagePixels &&
+                  height * width <= kMaxImagePixels,
+              "image_folder: cannot resize to ", height, "x", width, " (at most ", kMaxImagePixels,
+              " pixels)");
+  const ImageHeader file = read_header(path, kWholeFile);
+  FOVEA_CHECK(file.ok, "image_folder: cannot decode ", path, ": ", failure_reason());
+  check_pixel_count(file.head, file.file_size, int64_t(file.w) * file.h, path);
+  const int c = int(channels);
   int w = 0, h = 0, file_channels = 0;
-  std::unique_ptr<uint8_t, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &file_channels, c),
-                                              stbi_image_free);
+  std::unique_ptr<uint8_t, void (*)(void*)> px(
+      stbi_load_from_memory(file.head.data(), int(file.head.size()), &w, &h, &file_channels, c),
+      stbi_image_free);
   FOVEA_CHECK(px != nullptr, "image_folder: cannot decode ", path, ": ", failure_reason());
+  check_has_pixels(path, w, h);
   const uint8_t* hwc = px.get();
   std::vector<uint8_t> resized;
-  if (options_.height > 0 && (h != options_.height || w != options_.width)) {
-    const int oh = int(options_.height), ow = int(options_.width);
+  if (height > 0 && width > 0 && (h != height || w != width)) {
+    const int oh = int(height), ow = int(width);
     resized.resize(size_t(oh) * size_t(ow) * size_t(c));
     const int ok = stbir_resize_uint8_generic(
         hwc, w, h, 0, resized.data(), ow, oh, 0, c, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP,

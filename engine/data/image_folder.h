@@ -19,7 +19,8 @@
 // An image that cannot be decoded is an error naming the file when it is read; with
 // skip_unreadable, every file's header is checked at construction instead and files stb cannot
 // identify are left out with a warning on stderr (a file whose header is fine but whose data is
-// corrupt still fails when read).
+// corrupt still fails when read). Indexing and shape_of read only the start of each file (64 KiB,
+// more when the header lies further in), not the whole dataset.
 //
 // Human-readable class names come from a names file (lines "<folder><TAB><name>", e.g. Tiny
 // ImageNet's wnids), by default classes.txt in root or in its parent when present.
@@ -39,6 +40,14 @@ struct ImageFolderOptions {
   bool skip_unreadable = false;   // leave out files whose header stb cannot read, with a warning
   std::string class_names_file = {};  // "": classes.txt in root or its parent, if there is one
 };
+
+// Decodes the image file at `path` (any format stb_image reads) into `out`, planar with
+// `channels` (1 or 3) channels, resized to height x width when both are > 0 (together at most
+// kMaxImagePixels, image.h). Larger images are refused from their header, before decoding: a
+// few bytes may declare gigabytes of pixels. What ImageFolder reads each file with; every
+// failure is a fovea::Error naming the file.
+void decode_image_file(const std::string& path, int64_t channels, int64_t height, int64_t width,
+                       Image& out);
 
 class ImageFolder : public ImageSource {
  public:
@@ -63,7 +72,6 @@ class ImageFolder : public ImageSource {
  private:
   void index_files();  // classes, files, labels and names
   void check_index(int64_t index) const;
-  void decode(const std::string& path, Image& out) const;
 
   std::string root_;
   ImageFolderOptions options_;

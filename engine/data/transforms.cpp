@@ -15,6 +15,20 @@ int64_t round_half_even(double x) { return int64_t(std::nearbyint(x)); }
 
 void check_size(const char* what, int64_t h, int64_t w) {
   FOVEA_CHECK(h > 0 && w > 0, what, ": size must be positive, got ", h, "x", w);
+  FOVEA_CHECK(h <= kMaxImagePixels / w, what, ": size ", h, "x", w, " is more than the limit of ",
+              kMaxImagePixels, " pixels");
+}
+
+void check_range(const char* what, const char* name, const std::array<double, 2>& r) {
+  FOVEA_CHECK(std::isfinite(r[0]) && std::isfinite(r[1]) && r[0] > 0 && r[0] <= r[1], what, ": ",
+              name, " must satisfy 0 < min <= max (finite), got (", r[0], ", ", r[1], ")");
+}
+
+// round_half_even(x) when it lies in [1, limit], else 0: x may be huge or not finite, where
+// converting it to an integer would be undefined.
+int64_t round_in_range(double x, int64_t limit) {
+  const double r = std::nearbyint(x);
+  return r >= 1 && r <= double(limit) ? int64_t(r) : 0;
 }
 
 std::string dump(const nlohmann::json& j) { return j.dump(); }
@@ -31,6 +45,8 @@ RandomCrop::RandomCrop(int64_t height, int64_t width, int64_t padding)
     : height_(height), width_(width), padding_(padding) {
   check_size("random_crop", height, width);
   FOVEA_CHECK(padding >= 0, "random_crop: padding must be >= 0, got ", padding);
+  FOVEA_CHECK(padding <= kMaxImagePixels, "random_crop: padding ", padding,
+              " is more than the limit of ", kMaxImagePixels);
 }
 
 std::string RandomCrop::describe() const {
@@ -61,10 +77,8 @@ RandomResizedCrop::RandomResizedCrop(int64_t height, int64_t width, std::array<d
                                      std::array<double, 2> ratio)
     : height_(height), width_(width), scale_(scale), ratio_(ratio) {
   check_size("random_resized_crop", height, width);
-  FOVEA_CHECK(scale[0] > 0 && scale[0] <= scale[1], "random_resized_crop: scale must satisfy ",
-              "0 < min <= max, got (", scale[0], ", ", scale[1], ")");
-  FOVEA_CHECK(ratio[0] > 0 && ratio[0] <= ratio[1], "random_resized_crop: ratio must satisfy ",
-              "0 < min <= max, got (", ratio[0], ", ", ratio[1], ")");
+  check_range("random_resized_crop", "scale", scale);
+  check_range("random_resized_crop", "ratio", ratio);
 }
 
 std::string RandomResizedCrop::describe() const {
@@ -88,9 +102,11 @@ Params RandomResizedCrop::draw(const ImageShape& in, Generator& gen) const {
   for (int attempt = 0; attempt < 10; ++attempt) {
     const double target = area * (scale_[0] + (scale_[1] - scale_[0]) * gen.uniform());
     const double aspect = std::exp(log_lo + (log_hi - log_lo) * gen.uniform());
-    const int64_t w = round_half_even(std::sqrt(target * aspect));
-    const int64_t h = round_half_even(std::sqrt(target / aspect));
-    if (0 < w && w <= width && 0 < h && h <= height) {
+    // A scale past 1 asks for more than the image (torchvision then draws again), so w and h
+    // are compared before they become integers.
+    const int64_t w = round_in_range(std::sqrt(target * aspect), width);
+    const int64_t h = round_in_range(std::sqrt(target / aspect), height);
+    if (w > 0 && h > 0) {
       const int64_t top = gen.randint(height - h + 1);
       return {top, gen.randint(width - w + 1), h, w};
     }
@@ -155,7 +171,8 @@ void CenterCrop::apply(Image& in, const Params& p, Image& out) const {
 // ---- Resize ----------------------------------------------------------------------------------
 
 Resize::Resize(int64_t shorter_side) : shorter_(shorter_side) {
-  FOVEA_CHECK(shorter_side > 0, "resize: size must be positive, got ", shorter_side);
+  FOVEA_CHECK(shorter_side > 0 && shorter_side <= kMaxImagePixels, "resize: size must be in 1..",
+              kMaxImagePixels, ", got ", shorter_side);
 }
 
 Resize::Resize(int64_t height, int64_t width) : height_(height), width_(width) {
@@ -177,8 +194,13 @@ ImageShape Resize::output_shape(const ImageShape& in) const {
   const int64_t h = in[1], w = in[2];
   if (h == 0 || w == 0) return {in[0], 0, 0};
   const int64_t shorter = std::min(h, w), longer = std::max(h, w);
-  const int64_t new_long = int64_t(double(shorter_ * longer) / double(shorter));
-  return w <= h ? ImageShape{in[0], new_long, shorter_} : ImageShape{in[0], shorter_, new_long};
+  // In double: shorter_ * longer may not fit an int64 for a long, thin image.
+  const double new_long = std::floor(double(shorter_) * double(longer) / double(shorter));
+  FOVEA_CHECK(new_long <= double(kMaxImagePixels / shorter_), "resize: resizing a ", h, "x", w,
+              " image to a shorter side of ", shorter_, " makes more than the limit of ",
+              kMaxImagePixels, " pixels");
+  return w <= h ? ImageShape{in[0], int64_t(new_long), shorter_}
+                : ImageShape{in[0], shorter_, int64_t(new_long)};
 }
 
 void Resize::apply(Image& in, const Params&, Image& out) const {
@@ -288,6 +310,10 @@ double parse_number(const std::string& text, const std::string& spec) {
 int64_t parse_int(const std::string& text, const std::string& spec) {
   const double v = parse_number(text, spec);
   FOVEA_CHECK(v == std::floor(v), "Pipeline::parse: '", text, "' is not an integer in '", spec, "'");
+  // Beyond 2^53 a double is no longer every integer (and beyond 2^63 no int64 holds it); the
+  // steps' own limits are far lower.
+  FOVEA_CHECK(std::abs(v) <= 0x1p53, "Pipeline::parse: '", text, "' is out of range in '", spec,
+              "'");
   return int64_t(v);
 }
 

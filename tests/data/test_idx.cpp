@@ -204,3 +204,59 @@ TEST_CASE("idx: the installed Fashion-MNIST (skipped when absent)") {
   CHECK(mean[0] == doctest::Approx(0.2860).epsilon(1e-3));  // the published statistics
   CHECK(sd[0] == doctest::Approx(0.3530).epsilon(1e-3));
 }
+
+// Two dims of 2^32 - 1 multiplied past int64 (undefined behaviour) and ended in a
+// std::length_error; the product is now bounded before each multiplication, a 0 dim included
+// (the strides of [0, 2^32 - 1, 2^32 - 1] overflow as well).
+TEST_CASE("idx: dims whose product overflows are an implausible size naming the file") {
+  TempDir dir;
+  for (const std::vector<uint32_t>& dims :
+       {std::vector<uint32_t>{0xFFFFFFFF, 0xFFFFFFFF}, {0, 0xFFFFFFFF, 0xFFFFFFFF},
+        {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 2}}) {
+    const std::string path = dir.new_file("overflow");
+    write_plain(path, idx_bytes(8, dims, {}));
+    CHECK_THROWS_WITH_AS(read_idx(path), contains("idx: " + path + " declares an implausible size"),
+                         Error);
+  }
+}
+
+// A header may declare up to 64 GiB; the data is read in growing chunks, so a 16-byte file that
+// declares 60 GiB is truncated without 60 GiB being allocated first (which threw
+// std::bad_alloc, or took the memory, before). On a machine with the memory for it, that is:
+// read_idx refuses more than is available first (the next test).
+TEST_CASE("idx: a header declaring more data than the file holds is truncated without allocating it") {
+  TempDir dir;
+  const std::vector<uint8_t> bytes = idx_bytes(8, {0x10000, 0x10000, 15}, {1, 2, 3});
+  const std::string plain = dir.new_file("big"), gz = dir.new_file("big.gz");
+  write_plain(plain, bytes);
+  write_gzip(gz, bytes);
+  const auto large_machine = [] { return size_t(1) << 40; };
+  for (const std::string& path : {plain, gz})
+    CHECK_THROWS_WITH_AS(read_idx(path, large_machine),
+                         contains("idx: " + path + " is truncated: expected 64424509440 bytes of "
+                                  "data for dims [65536, 65536, 15], got 3"),
+                         Error);
+  // Data larger than the first chunk still reads whole.
+  const std::vector<uint8_t> data = counting(3 << 20, 11);
+  write_gzip(gz, idx_bytes(8, {3, 1 << 20}, data));
+  CHECK(read_idx(gz).data == data);
+}
+
+// A gzip bomb: a small .gz may hold gigabytes, which the growing reads would take (outside the
+// CPU allocator's out-of-memory guard) until the OOM killer ended the process. The declared
+// size is now compared with the available memory before anything is read: 2 MiB of zeros that
+// compress to a few KiB, on a machine with 1 MiB free, are refused naming the file; with 2 MiB
+// free they read.
+TEST_CASE("idx: data larger than the available memory is refused before it is read") {
+  TempDir dir;
+  const std::string gz = dir.new_file("bomb.gz");
+  write_gzip(gz, idx_bytes(8, {2, 1 << 20}, std::vector<uint8_t>(2 << 20, 0)));
+  CHECK(fs::file_size(gz) < 16 << 10);
+  const auto one_mib = [] { return size_t(1) << 20; };
+  CHECK_THROWS_WITH_AS(read_idx(gz, one_mib),
+                       contains("idx: " + gz + " declares 2097152 bytes of data (dims [2, " +
+                                "1048576]), more than the 1048576 bytes of memory available"),
+                       Error);
+  const auto two_mib = [] { return size_t(2) << 20; };
+  CHECK(read_idx(gz, two_mib).data.size() == size_t(2) << 20);
+}

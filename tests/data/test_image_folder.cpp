@@ -10,6 +10,7 @@
 
 #include "support/temp_files.h"
 #include "engine/fovea.h"
+#include "support/fuzz_regressions.h"
 #include "support/skip.h"
 
 using namespace fovea;
@@ -227,4 +228,121 @@ TEST_CASE("image_folder: the real Tiny-ImageNet-10 in ../shared/data") {
   }
   CHECK(labels.size() == 10);
   for (int64_t i = 0; i < val.size(); ++i) CHECK(val.shape_of(i) == ImageShape{3, 64, 64});
+}
+
+// Files found by tests/fuzz/fuzz_image.cpp that made stb_image 2.27 write past its Huffman
+// tables (a JPEG) or past a 16-bit PPM it converted, allocate 1.8 GB for a 97-byte file (a PNG)
+// or decode 49 million pixels from 33 bytes (a TGA), a header declaring 100 million pixels, and
+// the formats image folders do not hold: each is refused before stb decodes it.
+TEST_CASE("image_folder: files that broke stb in fuzzing and oversized images are named errors") {
+  TempDir dir;
+  auto decode = [&](const std::string& name, const std::vector<uint8_t>& bytes) {
+    const std::string path = dir.new_file(name);
+    test::write_bytes(path, bytes);
+    Image img;
+    decode_image_file(path, 3, 0, 0, img);
+  };
+  const std::string jpeg = dir.file("dht.jpg"), png = dir.file("chunk.png");
+  CHECK_THROWS_WITH_AS(decode("dht.jpg", test::fuzz_file_bytes("fuzz_image", "jpeg-dht-too-many-codes")),
+                       contains("image_folder: " + jpeg + " is a corrupt JPEG: a Huffman table at "
+                                "byte "),
+                       Error);
+  // The same behind FF fill bytes before the JPEG's first marker, which stb skips.
+  CHECK_THROWS_WITH_AS(
+      decode("fill.jpg", test::fuzz_file_bytes("fuzz_image", "jpeg-dht-after-fill-bytes")),
+      doctest::Contains("fill.jpg is a corrupt JPEG: a Huffman table at byte "), Error);
+  CHECK_THROWS_WITH_AS(
+      decode("chunk.png", test::fuzz_file_bytes("fuzz_image", "png-chunk-longer-than-file")),
+      contains("image_folder: " + png + " is a truncated or corrupt PNG: the chunk at byte "),
+      Error);
+
+  const std::string header = "P5\n10000 10000\n255\n";
+  CHECK_THROWS_WITH_AS(decode("huge.pgm", std::vector<uint8_t>(header.begin(), header.end())),
+                       contains("huge.pgm has 100000000 pixels, more than the limit of 67108864"),
+                       Error);
+  // 1028 x 48131 run-length pixels from 33 bytes: stb allocated 200 MB and decoded for seconds.
+  const std::string tga = dir.file("rle.tga");
+  CHECK_THROWS_WITH_AS(
+      decode("rle.tga", test::fuzz_file_bytes("fuzz_image", "tga-49-megapixels-in-33-bytes")),
+      contains("image_folder: " + tga + " declares 49478668 pixels, more than its 33 bytes can "
+               "hold: the file is truncated or corrupt"),
+      Error);
+  // A 16-bit PPM read as one channel: stb converted it as 8-bit data, then read past the result.
+  CHECK_THROWS_WITH_AS(
+      decode("deep.ppm", test::fuzz_file_bytes("fuzz_image", "pnm-16-bit-one-channel")),
+      contains("image_folder: " + dir.file("deep.ppm") + " is a 16-bit PNM (maxval 640), which is "
+               "not supported"),
+      Error);
+  const std::string psd = "8BPS\x00\x01";
+  CHECK_THROWS_WITH_AS(decode("layers.png", std::vector<uint8_t>(psd.begin(), psd.end())),
+                       doctest::Contains("layers.png is a Photoshop image; image folders hold JPEG"),
+                       Error);
+
+  // Through an ImageFolder: reading, the shape from the header, and skip_unreadable.
+  write_png(dir.new_file("root/cat/ok.png"), 2, 3, 3);
+  test::write_bytes(dir.new_file("root/cat/z.jpg"),
+                    test::fuzz_file_bytes("fuzz_image", "jpeg-dht-too-many-codes"));
+  ImageFolder folder(dir.file("root"));
+  CHECK_THROWS_WITH_AS(read(folder, 1), doctest::Contains("is a corrupt JPEG"), Error);
+  CHECK_THROWS_WITH_AS(folder.shape_of(1), doctest::Contains("is a corrupt JPEG"), Error);
+  CHECK(ImageFolder(dir.file("root"), {.skip_unreadable = true}).size() == 1);
+}
+
+// Found by tests/fuzz/fuzz_image.cpp: stb decodes a PNM header of height 0 to an empty image,
+// which the resize then read outside of (a heap-buffer-overflow under ASan).
+TEST_CASE("image_folder: an image of width or height 0 is a named error") {
+  TempDir dir;
+  const std::string path = dir.new_file("empty.ppm");
+  test::write_bytes(path, test::fuzz_file_bytes("fuzz_image", "pnm-zero-height-resized"));
+  for (const int64_t size : {0, 5}) {
+    Image img;
+    CHECK_THROWS_WITH_AS(decode_image_file(path, 3, size, size, img),
+                         contains("image_folder: " + path + " is 0x40: an image without pixels"),
+                         Error);
+  }
+}
+
+// Indexing with skip_unreadable and shape_of read every file whole before (a 140 GB dataset at
+// startup); they now read its first 64 KiB, four times more while stb finds no header there.
+// A PNG whose header is fine but whose chunk past 1 MiB is longer than the file is indexed and
+// has a shape (the tail is not read) and fails only when decoded; a JPEG with 256 KiB of
+// metadata before its frame header is still indexed.
+TEST_CASE("image_folder: indexing and shape_of read a file's start and decoding reads it all") {
+  TempDir dir;
+  write_png(dir.new_file("root/cat/c.png"), 2, 3, 3);
+
+  const std::string png = dir.new_file("root/cat/a.png");
+  write_png(png, 5, 6, 3);
+  std::vector<uint8_t> bytes = test::read_bytes(png);
+  const size_t after_ihdr = 8 + 25, text_bytes = size_t(1) << 20;
+  std::vector<uint8_t> text = {0, 0x10, 0, 0, 't', 'E', 'X', 't'};  // length 2^20
+  text.resize(text.size() + text_bytes + 4, 'x');                   // data, then a CRC stb skips
+  bytes.insert(bytes.begin() + std::ptrdiff_t(after_ihdr), text.begin(), text.end());
+  const size_t bad_chunk = after_ihdr + text.size();
+  bytes[bad_chunk] = 0x7F;  // the next chunk (IDAT) now declares 2 GB
+  test::write_bytes(png, bytes);
+
+  const std::string jpg = dir.new_file("root/cat/b.jpg");
+  std::vector<uint8_t> flat(8 * 8 * 3, 120);
+  REQUIRE(stbi_write_jpg(jpg.c_str(), 8, 8, 3, flat.data(), 95));
+  bytes = test::read_bytes(jpg);
+  std::vector<uint8_t> app = {0xFF, 0xEF, 0xFF, 0xFF};  // an APP15 segment of 65535 bytes
+  app.resize(2 + 65535, 0);
+  for (int i = 0; i < 4; ++i) bytes.insert(bytes.begin() + 2, app.begin(), app.end());
+  test::write_bytes(jpg, bytes);
+
+  for (const bool skip : {false, true}) {
+    ImageFolder folder(dir.file("root"), {.skip_unreadable = skip});
+    REQUIRE(folder.size() == 3);
+    CHECK(folder.skipped().empty());
+    CHECK(folder.shape_of(0) == ImageShape{3, 5, 6});
+    CHECK(folder.shape_of(1) == ImageShape{3, 8, 8});
+    CHECK_THROWS_WITH_AS(read(folder, 0),
+                         contains("image_folder: " + png + " is a truncated or corrupt PNG: the " +
+                                  "chunk at byte " + std::to_string(bad_chunk) + " declares"),
+                         Error);
+    const Image img = read(folder, 1);
+    CHECK(img.shape() == ImageShape{3, 8, 8});
+    CHECK(int(at(img, 0, 4, 4)) == doctest::Approx(120).epsilon(0.02));
+  }
 }

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <set>
 
+#include "support/fuzz_regressions.h"
 #include "support/temp_files.h"
 #include "engine/fovea.h"
 
@@ -416,4 +417,49 @@ TEST_CASE("epoch plan: the order and every drawn parameter, replayable from its 
   CHECK_FALSE(j0.contains("normalize"));
   CHECK_THROWS_WITH_AS(write_epoch_plan(p0, (dir.path / "no_such_dir" / "plan.json").string()),
                        doctest::Contains("write_epoch_plan: cannot write"), Error);
+}
+
+// Found by tests/fuzz/fuzz_augment.cpp: "center_crop:46116860184273879041" converted a double
+// past 2^63 to int64 (undefined behaviour); sizes are now bounded where they are parsed and
+// where the steps are made, and draws compare in floating point before converting. The option
+// texts are the target's saved inputs (tests/fuzz/regressions/fuzz_augment/).
+TEST_CASE("Pipeline::parse: huge and non-finite numbers and oversized steps are named errors") {
+  using doctest::Contains;
+  const auto option = [](const std::string& name) {
+    const std::vector<uint8_t> bytes = test::fuzz_input("fuzz_augment", name);
+    return std::string(bytes.begin(), bytes.end());
+  };
+  const std::pair<const char*, const char*> refused[] = {
+      {"center-crop-size-past-int64",
+       "Pipeline::parse: '46116860184273879041' is out of range in "
+       "'center_crop:46116860184273879041'"},
+      {"crop-padding-inf", "'inf' is out of range"},
+      {"crop-padding-minus-1e300", "'-1e300' is out of range"},
+      {"crop-size-past-pixel-limit",
+       "random_crop: size 10000x10000 is more than the limit of 67108864 pixels"},
+      {"crop-padding-past-limit", "random_crop: padding 100000000 is more than the limit"},
+      {"resize-size-past-limit", "resize: size must be in 1..67108864, got 100000000"},
+      {"rrc-scale-inf", "random_resized_crop: scale must satisfy 0 < min <= max (finite)"}};
+  for (const auto& [name, message] : refused) {
+    CAPTURE(name);
+    CHECK_THROWS_WITH_AS(Pipeline::parse(option(name)), Contains(message), Error);
+  }
+  // "resize:60000" parses; the fuzz target's 1x1 input would become 60000 x 60000.
+  const Pipeline resize = Pipeline::parse(option("resize-output-past-pixel-limit"));
+  CHECK_THROWS_WITH_AS(resize.output_shape({3, 1, 1}),
+                       Contains("resize: resizing a 1x1 image to a shorter side of 60000 makes "
+                                "more than the limit"),
+                       Error);
+  CHECK_THROWS_WITH_AS(Resize(60000).output_shape({1, 1, 100000}),
+                       Contains("resize: resizing a 1x100000 image to a shorter side of 60000 "
+                                "makes more than the limit"),
+                       Error);
+  CHECK(Resize(4).output_shape({3, 10, 25}) == ImageShape{3, 4, 10});
+
+  // A scale far past 1 asks for boxes larger than the image every time: the centre fallback.
+  Generator gen(1);
+  const Pipeline rrc = Pipeline::parse(option("rrc-scale-far-past-one"));
+  REQUIRE(rrc.steps().size() == 1);
+  const Params p = rrc.steps()[0]->draw({3, 32, 32}, gen);
+  CHECK(p == Params{0, 0, 32, 32});
 }

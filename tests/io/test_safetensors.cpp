@@ -9,6 +9,7 @@
 
 #include "engine/fovea.h"
 #include "io/io_support.h"
+#include "support/fuzz_regressions.h"
 
 using namespace fovea;
 using namespace fovea::io;
@@ -366,4 +367,29 @@ TEST_CASE("safetensors: corrupted bytes and truncations give fovea::Error or val
       bytes[size_t(gen.randint(int64_t(bytes.size())))] = uint8_t(gen.randint(256));
     survives(bytes);
   }
+}
+
+// An empty tensor whose other dims multiply past int64 overflowed computing its strides
+// (undefined behaviour, found by reading the code behind tests/fuzz/fuzz_safetensors.cpp);
+// a header of a million '[' overflowed the stack when dumped into an error message. The files
+// are also the target's saved inputs (tests/fuzz/regressions/fuzz_safetensors/; the deep one
+// nests 4000 levels, to fit the fuzz runs' 8 KiB inputs).
+TEST_CASE("safetensors: empty shapes whose strides overflow and deep headers are named errors") {
+  TempDir dir;
+  const std::string path = dir.file("x.safetensors");
+  test::write_bytes(path, test::fuzz_input("fuzz_safetensors", "empty-shape-strides-overflow"));
+  CHECK_THROWS_WITH_AS(load_safetensors(path),
+                       contains(path + ": \"a\": shape [0, 4611686018427387904, 4] has too many "
+                                       "elements"),
+                       Error);
+  craft(path, R"({"a":{"dtype":"F32","shape":[0,2,3],"data_offsets":[0,0]}})", 0);
+  CHECK(load_safetensors(path).at("a").shape() == Shape{0, 2, 3});
+
+  test::write_bytes(path, test::fuzz_input("fuzz_safetensors", "header-nested-4000-deep"));
+  CHECK_THROWS_WITH_AS(load_safetensors(path),
+                       contains(path + ": the header nests deeper than 64 levels"), Error);
+  const size_t depth = 1'000'000;
+  craft(path, "{\"a\":" + std::string(depth, '[') + std::string(depth, ']') + "}", 0);
+  CHECK_THROWS_WITH_AS(load_safetensors(path),
+                       contains(path + ": the header nests deeper than 64 levels"), Error);
 }
