@@ -1,9 +1,8 @@
 #include "engine/data/plan.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
+
+#include "engine/io/atomic_file.h"
 
 namespace fovea::data {
 
@@ -74,11 +73,7 @@ std::string epoch_plan_json(const EpochPlan& plan) {
 }
 
 void write_epoch_plan(const EpochPlan& plan, const std::string& path) {
-  std::ofstream f(path, std::ios::binary);
-  FOVEA_CHECK(f.good(), "write_epoch_plan: cannot write ", path, ": ", std::strerror(errno));
-  f << epoch_plan_json(plan) << "\n";
-  f.flush();
-  FOVEA_CHECK(f.good(), "write_epoch_plan: writing ", path, " failed: ", std::strerror(errno));
+  io::write_file_atomically(path, {epoch_plan_json(plan), "\n"}, "write_epoch_plan");
 }
 
 }  // namespace fovea::data

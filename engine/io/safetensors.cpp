@@ -14,6 +14,9 @@
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/factory.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/json_depth.h"
+#include "engine/io/posix_fd.h"
 
 namespace fovea::io {
 
@@ -46,26 +49,6 @@ bool parse_dtype(const std::string& name, DType& out) {
   return false;
 }
 
-// A POSIX file descriptor that closes itself.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { close(); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int close() {
-    const int r = fd_ >= 0 ? ::close(fd_) : 0;
-    fd_ = -1;
-    return r;
-  }
-
- private:
-  int fd_;
-};
-
-std::string errno_text() { return std::strerror(errno); }
-
 // ---- reading ------------------------------------------------------------------------------------
 
 // Reads exactly n bytes at `offset`; the caller has checked that they lie inside the file.
@@ -86,7 +69,9 @@ void read_at(const Fd& fd, const std::string& path, void* dst, uint64_t n, uint6
 ojson parse_header(const std::string& path, const std::string& text) {
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
-  auto on_event = [&](int, ojson::parse_event_t event, ojson& parsed) {
+  auto on_event = [&](int depth, ojson::parse_event_t event, ojson& parsed) {
+    FOVEA_CHECK(depth <= kMaxJsonDepth, kLoad, path, ": the header nests deeper than ",
+                kMaxJsonDepth, " levels");
     if (event == ojson::parse_event_t::object_start) open_objects.emplace_back();
     if (event == ojson::parse_event_t::object_end) open_objects.pop_back();
     if (event == ojson::parse_event_t::key &&
@@ -147,16 +132,20 @@ Entry parse_entry(const std::string& path, const std::string& name, const ojson&
   const ojson& shape = j.at("shape");
   FOVEA_CHECK(shape.is_array(), kLoad, path, ": \"", name, "\": \"shape\" must be an array, got ",
               shape.dump());
-  uint64_t numel = 1;
+  // extent counts a 0 dim as 1: it is the product the tensor's strides reach, which must fit
+  // an int64 even when the tensor is empty.
+  uint64_t numel = 1, extent = 1;
   bool overflow = false;
   for (const ojson& d : shape) {
     e.shape.push_back(int64_t(unsigned_field(path, name, "shape", d)));
-    overflow = overflow || __builtin_mul_overflow(numel, uint64_t(e.shape.back()), &numel);
+    const uint64_t dim = uint64_t(e.shape.back());
+    overflow = overflow || __builtin_mul_overflow(numel, dim, &numel) ||
+               __builtin_mul_overflow(extent, std::max<uint64_t>(dim, 1), &extent);
   }
   uint64_t nbytes = 0;
   overflow = overflow || __builtin_mul_overflow(numel, dtype_size(e.dtype), &nbytes);
-  FOVEA_CHECK(!overflow && nbytes <= uint64_t(INT64_MAX), kLoad, path, ": \"", name, "\": shape ",
-              shape_str(e.shape), " has too many elements");
+  FOVEA_CHECK(!overflow && nbytes <= uint64_t(INT64_MAX) && extent <= uint64_t(INT64_MAX), kLoad,
+              path, ": \"", name, "\": shape ", shape_str(e.shape), " has too many elements");
 
   const ojson& offsets = j.at("data_offsets");
   FOVEA_CHECK(offsets.is_array() && offsets.size() == 2, kLoad, path, ": \"", name,
@@ -206,25 +195,6 @@ void check_tiling(const std::string& path, std::vector<Entry>& entries, uint64_t
 
 // ---- writing ------------------------------------------------------------------------------------
 
-void write_all(int fd, const std::string& tmp, const void* src, size_t n) {
-  const auto* p = static_cast<const char*>(src);
-  while (n > 0) {
-    const ssize_t r = ::write(fd, p, std::min<size_t>(n, 1u << 30));
-    if (r < 0 && errno == EINTR) continue;
-    FOVEA_CHECK(r > 0, kSave, "writing ", tmp, " failed: ", r < 0 ? errno_text() : "no progress");
-    p += r;
-    n -= size_t(r);
-  }
-}
-
-void check_directory(const std::string& path) {
-  fs::path dir = fs::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  std::error_code ec;
-  FOVEA_CHECK(fs::is_directory(dir, ec), kSave, "cannot write ", path, ": the directory ",
-              dir.string(), fs::exists(dir, ec) ? " is not a directory" : " does not exist");
-}
-
 // Header and CPU-contiguous copies of the tensors, validated before any file is touched.
 std::string build_header(const std::string& path, const NamedTensors& tensors,
                          const std::map<std::string, std::string>& metadata,
@@ -258,13 +228,6 @@ std::string build_header(const std::string& path, const NamedTensors& tensors,
   return text;
 }
 
-// fsync of the directory makes the rename itself durable; failing it loses nothing written.
-void sync_directory(const std::string& path) {
-  fs::path dir = fs::path(path).parent_path();
-  Fd fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() >= 0) ::fsync(fd.get());
-}
-
 }  // namespace
 
 const char* safetensors_dtype_name(DType dtype) {
@@ -291,29 +254,14 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata) {
   std::vector<Tensor> data;
   const std::string header = build_header(path, tensors, metadata, data);
-  check_directory(path);
-
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  FOVEA_CHECK(fd.get() >= 0, kSave, "cannot create ", tmp, ": ", errno_text());
-  try {
-    uint8_t length[8];
-    for (int i = 0; i < 8; ++i) length[i] = uint8_t(uint64_t(header.size()) >> (8 * i));
-    write_all(fd.get(), tmp, length, 8);
-    write_all(fd.get(), tmp, header.data(), header.size());
-    for (const Tensor& t : data)
-      if (t.numel() > 0)
-        write_all(fd.get(), tmp, t.raw_data(), size_t(t.numel()) * dtype_size(t.dtype()));
-    FOVEA_CHECK(::fsync(fd.get()) == 0, kSave, "fsync of ", tmp, " failed: ", errno_text());
-    FOVEA_CHECK(fd.close() == 0, kSave, "closing ", tmp, " failed: ", errno_text());
-    FOVEA_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, kSave, "cannot rename ", tmp, " to ",
-                path, ": ", errno_text());
-  } catch (...) {
-    fd.close();
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  sync_directory(path);
+  char length[8];
+  for (int i = 0; i < 8; ++i) length[i] = char(uint8_t(uint64_t(header.size()) >> (8 * i)));
+  std::vector<std::string_view> chunks = {{length, 8}, header};
+  for (const Tensor& t : data)
+    if (t.numel() > 0)
+      chunks.emplace_back(static_cast<const char*>(t.raw_data()),
+                          size_t(t.numel()) * dtype_size(t.dtype()));
+  write_file_atomically(path, chunks, "save_safetensors");
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {

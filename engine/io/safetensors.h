@@ -10,11 +10,11 @@
 //                  [b, e) relative to the buffer start; the ranges tile the buffer exactly
 //
 // fovea reads and writes F32, F64 and I64 (its dtypes); a file holding another dtype (F16, BF16,
-// ...) is refused with an error naming it. Writing is atomic: the bytes go to
-// "<path>.tmp.<pid>", are fsync'ed and renamed over `path`, so a crash or a failed write leaves
-// either the old file or the new one, never a torn one. Reading validates the whole file before
-// trusting any of it (sizes, JSON, fields, dtypes, offsets) and every failure is a fovea::Error
-// that names the file and the problem.
+// ...) is refused with an error naming it. Writing is atomic (engine/io/atomic_file.h): the bytes
+// go to "<path>.tmp.<pid>", are fsync'ed and renamed over `path`, so a crash, SIGKILL, power loss
+// or a failed write leaves either the old file or the new one, never a torn one. Reading validates
+// the whole file before trusting any of it (sizes, JSON, fields, dtypes, offsets) and every failure
+// is a fovea::Error that names the file and the problem.
 #pragma once
 
 #include <map>

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "engine/core/error.h"
+#include "engine/io/atomic_file.h"
 
 namespace fovea::plot {
 
@@ -147,8 +148,13 @@ void write_line_charts_png(const std::string& path, const std::vector<Chart>& ch
   Canvas cv(width, height);
   const int each = width / int(charts.size());
   for (size_t i = 0; i < charts.size(); ++i) draw_chart(cv, charts[i], int(i) * each, 0, each, height);
-  FOVEA_CHECK(stbi_write_png(path.c_str(), width, height, 3, cv.rgb.data(), width * 3) != 0,
-              "plot: cannot write ", path);
+  std::string png;
+  auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data), size_t(size));
+  };
+  const int ok = stbi_write_png_to_func(append, &png, width, height, 3, cv.rgb.data(), width * 3);
+  FOVEA_CHECK(ok != 0, "plot: cannot encode ", path);
+  io::write_file_atomically(path, {png}, "plot");
 }
 
 }  // namespace fovea::plot

@@ -21,7 +21,8 @@ struct Chart {
 };
 
 // Draws the charts side by side into one PNG of the given size (pixels). Non-finite points are
-// skipped. Throws fovea::Error if the file cannot be written.
+// skipped. The file is replaced atomically (engine/io/atomic_file.h). Throws fovea::Error if it
+// cannot be written.
 void write_line_charts_png(const std::string& path, const std::vector<Chart>& charts,
                            int width = 1200, int height = 450);
 

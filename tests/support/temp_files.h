@@ -1,4 +1,4 @@
-// Helpers for tests that write files: a scratch directory and raw byte access.
+// Helpers for tests that write files: a scratch directory and access to whole files.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -45,6 +45,12 @@ struct TempDir {
 };
 
 inline std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// The whole file as text; "" when it cannot be read (the checks that follow then fail).
+inline std::string read_file(const std::filesystem::path& path) {
   std::ifstream f(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
