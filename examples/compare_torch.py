@@ -83,6 +83,8 @@ def run_fovea(args, out):
            str(args.wd), "--schedule", "cosine", "--seed", str(args.seed), "--threads",
            str(args.threads), "--workers", "1", "--out", os.path.join(out, "fovea"),
            "--export-plans", os.path.join(out, "plans"), "--save-initial", "--quiet"]
+    if args.keep_last_batch:
+        cmd.append("--keep-last-batch")
     print("fovea:", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
     rows = []
@@ -102,13 +104,18 @@ def run_torch(args, out):
     model.load_state_dict(weights, strict=True)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
                           weight_decay=args.wd)
-    steps_per_epoch = math.ceil(len(train_y) / args.batch_size)
-    total = args.epochs * steps_per_epoch
-    rows, step = [], 0
+    plans = []
     for epoch in range(args.epochs):
         with open(os.path.join(out, "plans", f"epoch{epoch}.json")) as f:
-            plan = json.load(f)
-        assert plan["num_batches"] == steps_per_epoch and not plan["drop_last"]
+            plans.append(json.load(f))
+    # The batches fovea trained on: full ones only, unless --keep-last-batch.
+    steps_per_epoch = plans[0]["num_batches"]
+    full, rest = divmod(len(train_y), args.batch_size)
+    assert steps_per_epoch == (full + (rest > 1) if args.keep_last_batch else full)
+    total = args.epochs * steps_per_epoch
+    rows, step = [], 0
+    for epoch, plan in enumerate(plans):
+        assert plan["num_batches"] == steps_per_epoch
         mean = torch.tensor(plan["normalize"]["mean"]).view(1, 3, 1, 1)
         std = torch.tensor(plan["normalize"]["std"]).view(1, 3, 1, 1)
         seen, correct, loss_sum, train_seconds = 0, 0, 0.0, 0.0
@@ -150,6 +157,8 @@ def main():
     p.add_argument("--wd", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--keep-last-batch", action="store_true",
+                   help="train on the last partial batch too (fovea's --keep-last-batch)")
     p.add_argument("--out", default="runs/compare")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)

@@ -3,11 +3,13 @@
 //   build/examples/train                                         # the main job: Fashion-MNIST
 //   build/examples/train --dataset cifar10 --data ../shared/data/cifar-10-subset --epochs 30
 //   build/examples/train --dataset imagefolder --data ../shared/data/tiny-imagenet-10 --model resnet18
-//   build/examples/train --out runs/a --resume runs/a/checkpoint.safetensors --epochs 10
+//   build/examples/train --out runs/a --resume runs/a --epochs 10   # its newest good checkpoint
 //
-// Every epoch prints train/test loss and accuracy and writes, under --out, metrics.csv,
-// curves.png (loss and accuracy curves) and checkpoint.safetensors; the run ends with the test
-// accuracy and a confusion matrix (also confusion.csv). The loop itself is
+// Every epoch prints train/test loss and accuracy and the process's memory, and writes, under
+// --out, metrics.csv, curves.png (loss and accuracy curves) and checkpoint.safetensors
+// (checkpoint.prev.safetensors keeps the one before); the run ends with the test accuracy and a
+// confusion matrix (also confusion.csv). A NaN/Inf loss or gradient, or a batch too large for
+// memory, stops it with a message and exit status 1. The loop itself is
 // examples/support/trainer.cpp.
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -52,6 +54,10 @@ int main(int argc, char** argv) {
       ->check(at_least(0));
   data->add_option("--limit-test", c.limit_test, "use only the first N test images")
       ->check(at_least(0));
+  data->add_flag("--keep-last-batch", c.keep_last_batch,
+                 "also train on the last, partial batch of each epoch (dropped by default; a "
+                 "last batch of one image is always dropped: BatchNorm cannot train on it). "
+                 "The test set is always evaluated whole");
   auto* model = app.add_option_group("model");
   model->add_option("--model", c.model,
                     "mlp, resnet20, resnet32, resnet44, resnet56, resnet110, resnet18, resnet34")
@@ -96,8 +102,8 @@ int main(int argc, char** argv) {
   run->add_option("--device", c.device, "cpu or cuda[:N]")->capture_default_str();
   run->add_option("--out", c.out, "output folder (metrics.csv, curves.png, checkpoint)")
       ->capture_default_str();
-  run->add_option("--resume", c.resume, "continue from this checkpoint (same settings; "
-                  "--epochs may grow)");
+  run->add_option("--resume", c.resume, "continue from this checkpoint, or from the newest good "
+                  "one in this folder (same settings; --epochs may grow)");
   run->add_option("--stop-after", c.stop_after,
                   "stop after N epochs of this invocation (continue later with --resume)")
       ->check(at_least(0));
@@ -105,6 +111,10 @@ int main(int argc, char** argv) {
                   "write each epoch's data order and augmentation (JSON) to this folder");
   run->add_flag("--save-initial", c.save_initial,
                 "also write the initial weights to <out>/initial.safetensors");
+  run->add_flag("--no-guard", [&c](int64_t) { c.guard = false; },
+                "do not stop when a loss or gradient becomes NaN or Inf (by default the run "
+                "stops, naming the first module that went non-finite, and keeps the last good "
+                "checkpoint)");
   run->add_flag("--quiet", c.quiet, "no progress bar or model summary");
   CLI11_PARSE(app, argc, argv);
   try {

@@ -1,9 +1,11 @@
 #include "engine/core/cpu_allocator.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
-#include <new>
+#include <fstream>
 #include <iterator>
+#include <new>
 #include <string>
 
 #include "engine/core/error.h"
@@ -35,37 +37,77 @@ size_t limit_from_env() {
   return size_t(v) << 20;
 }
 
+std::string gib(size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f GiB", double(bytes) / double(size_t(1) << 30));
+  return text;
+}
+
 }  // namespace
+
+size_t system_available_memory() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  size_t kib = 0;
+  while (meminfo >> key >> kib) {
+    if (key == "MemAvailable:") return kib << 10;
+    meminfo.ignore(256, '\n');  // the unit
+  }
+  return SIZE_MAX;
+}
 
 CpuCachingAllocator::~CpuCachingAllocator() { empty_cache(); }
 
-void* CpuCachingAllocator::allocate(size_t nbytes) {
-  const size_t size = block_size(nbytes);
-  if (enabled_) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = free_.find(size);
-    if (it != free_.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
-      stats_.cached_bytes -= size;
-      --stats_.cached_blocks;
-      ++stats_.hits;
-      return p;
-    }
-    ++stats_.misses;
-  }
+void CpuCachingAllocator::check_fits(size_t size) {
+  const size_t available = available_.load()();
+  if (size <= available) return;
+  const size_t cached = stats().cached_bytes;
+  if (size > available + cached)
+    throw OutOfMemoryError("out of memory: cannot allocate " + gib(size) + " (" +
+                           gib(available + cached) + " available)");
+  empty_cache();
+}
+
+void* CpuCachingAllocator::system_allocate_or_throw(size_t size) {
+  if (size >= kCheckedBytes) check_fits(size);
   void* p = system_allocate(size);
   if (!p && enabled_) {  // memory held for other sizes may be what is missing
     empty_cache();
     p = system_allocate(size);
   }
-  FOVEA_CHECK(p != nullptr, "Storage: out of memory allocating ", nbytes, " bytes on the CPU");
+  if (!p)
+    throw OutOfMemoryError("out of memory: cannot allocate " + gib(size) +
+                           " (the system refused the request)");
+  return p;
+}
+
+void* CpuCachingAllocator::allocate(size_t nbytes) {
+  if (nbytes > SIZE_MAX - 64)  // block_size would wrap around to a small block
+    throw OutOfMemoryError("out of memory: cannot allocate " + std::to_string(nbytes) + " bytes");
+  const size_t size = block_size(nbytes);
+  void* p = nullptr;
+  if (enabled_) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(size);
+    if (it != free_.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
+      stats_.cached_bytes -= size;
+      --stats_.cached_blocks;
+      ++stats_.hits;
+    } else {
+      ++stats_.misses;
+    }
+  }
+  if (!p) p = system_allocate_or_throw(size);
+  live_bytes_ += size;
   return p;
 }
 
 void CpuCachingAllocator::release(void* p, size_t nbytes) {
   if (!p) return;
   const size_t size = block_size(nbytes);
+  live_bytes_ -= size;
   if (enabled_ && size <= limit_) {
     std::lock_guard<std::mutex> lock(mutex_);
     // When the workload changes sizes, blocks of other sizes make room for this one, so that
@@ -119,7 +161,9 @@ size_t CpuCachingAllocator::limit() const {
 
 CpuCacheStats CpuCachingAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return stats_;
+  CpuCacheStats s = stats_;
+  s.live_bytes = live_bytes_;
+  return s;
 }
 
 CpuCachingAllocator& cpu_allocator() {

@@ -14,34 +14,63 @@
 // sets FOVEA_NO_CACHE=1 and in sanitizer builds, so that AddressSanitizer still sees a freed
 // tensor's memory as freed. FOVEA_CPU_CACHE_MB sets its limit (default 2048 MiB).
 // Blocks may be freed on any thread (data-loader workers free batches the trainer used).
+//
+// Out of memory. Linux overcommits: malloc hands out more memory than there is, and the OOM
+// killer ends the process when the pages are touched, with no message. So a fresh allocation of
+// kCheckedBytes or more (never the small ones, never a cache hit) first asks the memory probe
+// (by default /proc/meminfo's MemAvailable) and throws OutOfMemoryError, "out of memory: cannot
+// allocate 2.80 GiB (1.25 GiB available)", when the block is larger than what is available plus
+// the cache's own free blocks (which are given back first when they make the difference). A
+// request the system refuses outright throws the same error. A container's cgroup limit is not
+// consulted (MemAvailable is the host's).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
+#include "engine/core/error.h"
+
 namespace fovea {
+
+// The error of an allocation that cannot be served; callers that can suggest a smaller request
+// (the trainer: a smaller --batch-size) catch this type.
+class OutOfMemoryError : public Error {
+ public:
+  using Error::Error;
+};
 
 struct CpuCacheStats {
   size_t cached_bytes = 0;   // bytes held in the free lists now
   size_t cached_blocks = 0;  // blocks held in the free lists now
+  size_t live_bytes = 0;     // bytes of blocks handed out and not yet released (tensors alive)
   uint64_t hits = 0;         // allocations served from the free lists
   uint64_t misses = 0;       // allocations that went to the system
 };
 
+// Bytes the system can still give this process: /proc/meminfo's MemAvailable, or SIZE_MAX when
+// that cannot be read (then nothing is checked).
+size_t system_available_memory();
+
 class CpuCachingAllocator {
  public:
-  CpuCachingAllocator(bool enabled, size_t limit_bytes)
-      : enabled_(enabled), limit_(limit_bytes) {}
+  using MemoryProbe = size_t (*)();
+  // Fresh allocations at least this large are checked against the probe.
+  static constexpr size_t kCheckedBytes = size_t(64) << 20;
+
+  CpuCachingAllocator(bool enabled, size_t limit_bytes,
+                      MemoryProbe available = &system_available_memory)
+      : enabled_(enabled), limit_(limit_bytes), available_(available) {}
   ~CpuCachingAllocator();
   CpuCachingAllocator(const CpuCachingAllocator&) = delete;
   CpuCachingAllocator& operator=(const CpuCachingAllocator&) = delete;
 
   // 64-byte aligned, at least nbytes (0 bytes still gets a valid pointer); contents are
-  // unspecified. Throws fovea::Error when the system is out of memory (after dropping the
-  // cache and trying again).
+  // unspecified. Throws OutOfMemoryError when the block cannot be had (see the top of the file;
+  // a refused request drops the cache and tries again first).
   void* allocate(size_t nbytes);
   // Gives back a block from allocate(nbytes), with the same nbytes.
   void release(void* p, size_t nbytes);
@@ -49,6 +78,9 @@ class CpuCachingAllocator {
   void empty_cache();
   // Changes the limit; cached blocks beyond it go back to the system.
   void set_limit(size_t bytes);
+
+  // Replaces the memory probe and returns the one it replaces (tests stand in a small machine).
+  MemoryProbe set_memory_probe(MemoryProbe probe) { return available_.exchange(probe); }
 
   bool enabled() const { return enabled_; }
   size_t limit() const;
@@ -60,12 +92,18 @@ class CpuCachingAllocator {
   // With mutex_ held: frees cached blocks, except those of spare_size (block sizes are never
   // 0), until at most `bytes` are held.
   void trim(size_t bytes, size_t spare_size = 0);
+  // Throws OutOfMemoryError unless `size` fresh bytes fit in the available memory (emptying the
+  // cache when its blocks make the difference).
+  void check_fits(size_t size);
+  void* system_allocate_or_throw(size_t size);
 
   const bool enabled_;
   mutable std::mutex mutex_;
   size_t limit_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // block size -> cached blocks
-  CpuCacheStats stats_;
+  CpuCacheStats stats_;  // live_bytes is kept in live_bytes_ (updated without the mutex)
+  std::atomic<size_t> live_bytes_{0};
+  std::atomic<MemoryProbe> available_;
 };
 
 // The allocator every CPU tensor uses.

@@ -1,13 +1,15 @@
 // The CPU caching allocator (engine/core/cpu_allocator.h): freed blocks are reused for the same
 // rounded size only, the cache never holds more than its limit, blocks of a new size push out
-// other sizes, a disabled cache holds nothing, no block is handed to two threads at once, and
-// tensors really go through it.
+// other sizes, a disabled cache holds nothing, no block is handed to two threads at once,
+// tensors really go through it, live bytes are counted, and a block larger than the available
+// memory is an OutOfMemoryError instead of an OOM kill.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -150,4 +152,76 @@ TEST_CASE("cpu_allocator: tensors reuse freed memory, and zeros() is zero in a r
   std::thread([t = std::move(z)]() mutable { t = Tensor(); }).join();  // freed on another thread
   Tensor again = empty({37, 41}, DType::Float32);
   CHECK(static_cast<const void*>(again.data<float>()) == first);
+}
+
+namespace {
+size_t g_available = 0;  // what fake_available reports
+int g_probes = 0;        // how often it was asked
+size_t fake_available() {
+  ++g_probes;
+  return g_available;
+}
+}  // namespace
+
+TEST_CASE("cpu_allocator: a fresh block larger than the available memory is an OutOfMemoryError") {
+  constexpr size_t MiB = size_t(1) << 20;
+  CpuCachingAllocator cache(true, size_t(1) << 30, &fake_available);
+  g_available = 100 * MiB;
+  g_probes = 0;
+  CHECK_THROWS_WITH_AS(cache.allocate(3072 * MiB),
+                       "out of memory: cannot allocate 3.00 GiB (0.10 GiB available)",
+                       OutOfMemoryError);
+  CHECK(cache.stats().live_bytes == 0);
+  // Small blocks and cache hits never read the probe (it reads /proc/meminfo): only big fresh
+  // allocations pay for it.
+  g_available = 0;
+  void* small = cache.allocate(CpuCachingAllocator::kCheckedBytes - 64);
+  cache.release(small, CpuCachingAllocator::kCheckedBytes - 64);
+  CHECK(g_probes == 1);
+  g_available = 100 * MiB;
+  void* big = cache.allocate(80 * MiB);  // fits: allocated (not touched, so it costs no memory)
+  CHECK(g_probes == 2);
+  cache.release(big, 80 * MiB);
+  CHECK(cache.allocate(80 * MiB) == big);  // a cache hit: not checked
+  CHECK(g_probes == 2);
+  cache.release(big, 80 * MiB);
+  // 150 MiB exceed the 100 available, but not with the cache's 80 MiB: the cache goes back to
+  // the system and the block is allocated.
+  CHECK(cache.stats().cached_bytes >= 80 * MiB);
+  void* more = cache.allocate(150 * MiB);
+  CHECK(more != nullptr);
+  CHECK(cache.stats().cached_bytes == 0);
+  cache.release(more, 150 * MiB);
+}
+
+TEST_CASE("cpu_allocator: a tensor larger than the machine's memory is an error, not a crash") {
+  // 4 TiB: more than this machine has. Without the check, Linux may overcommit and the OOM
+  // killer ends the process when the pages are touched.
+  try {
+    Tensor t = empty({int64_t(1) << 40}, DType::Float32);
+    FAIL("allocated 4 TiB");
+  } catch (const OutOfMemoryError& e) {
+    CHECK(std::string(e.what()).find("out of memory: cannot allocate 4096.00 GiB (") == 0);
+  }
+}
+
+TEST_CASE("cpu_allocator: live_bytes counts the blocks handed out and not yet released") {
+  CpuCachingAllocator cache(true, size_t(1) << 20);
+  void* a = cache.allocate(1000);
+  void* b = cache.allocate(100);
+  CHECK(cache.stats().live_bytes == 1024 + 128);
+  cache.release(a, 1000);
+  CHECK(cache.stats().live_bytes == 128);
+  CHECK(cache.allocate(1000) == a);  // from the cache: live again
+  CHECK(cache.stats().live_bytes == 1024 + 128);
+  cache.release(a, 1000);
+  cache.release(b, 100);
+  CHECK(cache.stats().live_bytes == 0);
+
+  const size_t before = cpu_allocator().stats().live_bytes;
+  {
+    Tensor t = zeros({10, 100}, DType::Float32);
+    CHECK(cpu_allocator().stats().live_bytes == before + 4032);  // 4000 bytes, 64-byte blocks
+  }
+  CHECK(cpu_allocator().stats().live_bytes == before);
 }

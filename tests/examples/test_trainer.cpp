@@ -1,70 +1,21 @@
 // The training loop of examples/train (examples/support/trainer): outputs, resume that repeats
-// an uninterrupted run exactly, and the errors a user meets first.
+// an uninterrupted run exactly, epochs of full batches unless keep_last_batch, and the errors a
+// user meets first. The numerical guard and memory are tested in test_trainer_guard.cpp.
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
 
 #include <filesystem>
-#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "engine/core/error.h"
-#include "layers/checkpoint.h"
-#include "support/idx_files.h"
-#include "support/temp_files.h"
-#include "support/trainer.h"
+#include "examples/toy_training.h"
 
 using namespace fovea;
+using test::read_file;
+using test::toy_config;
+using test::write_toy_mnist;
 namespace fs = std::filesystem;
-
-namespace {
-
-// A learnable MNIST-layout data set: class k is a bright 3x3 square at a position set by k, on
-// noise. Written uncompressed (the reader takes .gz or plain).
-void write_toy_mnist(const test::TempDir& dir, int train, int test) {
-  uint32_t state = 12345;
-  auto noise = [&] { return uint8_t((state = state * 1664525u + 1013904223u) >> 27); };
-  for (const auto& [split, n] : {std::pair<std::string, int>{"train", train}, {"t10k", test}}) {
-    std::vector<uint8_t> pixels, labels;
-    for (int i = 0; i < n; ++i) {
-      const int k = (i * 7) % 4;
-      labels.push_back(uint8_t(k));
-      for (int y = 0; y < 8; ++y)
-        for (int x = 0; x < 8; ++x) {
-          const bool on = y >= 1 + 3 * (k / 2) && y < 4 + 3 * (k / 2) && x >= 1 + 3 * (k % 2) &&
-                          x < 4 + 3 * (k % 2);
-          pixels.push_back(on ? uint8_t(200 + noise()) : noise());
-        }
-    }
-    test::write_bytes(dir.file(split + "-images-idx3-ubyte"),
-                      test::idx_bytes(8, {uint32_t(n), 8, 8}, pixels));
-    test::write_bytes(dir.file(split + "-labels-idx1-ubyte"),
-                      test::idx_bytes(8, {uint32_t(n)}, labels));
-  }
-}
-
-train::Config toy_config(const test::TempDir& data, const std::string& out) {
-  train::Config c;
-  c.dataset = "mnist";
-  c.data = data.path.string();
-  c.model = "resnet8";
-  c.epochs = 2;
-  c.batch_size = 16;
-  c.lr = 0.05;
-  c.threads = 1;
-  c.workers = 0;
-  c.out = out;
-  c.quiet = true;
-  return c;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 TEST_CASE("trainer: a run writes metrics, curves, confusion matrix and a checkpoint") {
   test::TempDir data, out;
@@ -89,7 +40,7 @@ TEST_CASE("trainer: a run writes metrics, curves, confusion matrix and a checkpo
 
 TEST_CASE("trainer: a run interrupted after epoch 1 and resumed repeats the uninterrupted run") {
   test::TempDir data, out;
-  write_toy_mnist(data, 96, 40);
+  write_toy_mnist(data, 100, 40);  // 6 batches of 16 per epoch, the last 4 images dropped
   std::ostringstream log;
   train::Config full = toy_config(data, out.file("full"));
   full.augment = "crop:8:1,flip";  // random augmentation must repeat too
@@ -190,4 +141,139 @@ TEST_CASE("trainer: bad settings and missing data are errors naming the option o
   train::Config into_resnet = base;
   into_resnet.resume = mlp_ckpt;
   expect(into_resnet, "model was \"mlp\", now \"resnet8\"");
+}
+
+TEST_CASE("trainer: an epoch trains on full batches only unless keep_last_batch") {
+  test::TempDir data, out;
+  write_toy_mnist(data, 100, 20);  // batches of 16: 6 full ones and 4 images over
+  std::ostringstream log;
+  train::Config c = toy_config(data, out.file("drop"));
+  c.quiet = false;
+  c.export_plans = out.file("plans");
+  const train::Result dropped = train::run(c, log);
+  for (const train::EpochMetrics& m : dropped.history) {
+    CHECK(m.train_images == 96);
+    CHECK(m.steps == 6);
+  }
+  CHECK(nn::read_checkpoint_state(test::checkpoint_of(c)).step == 12);
+  CHECK(dropped.total == 20);  // the test set is evaluated whole
+  CHECK(log.str().find("train: 96 of 100 images per epoch (6 batches of 16; last 4 dropped, "
+                       "--keep-last-batch keeps them)") != std::string::npos);
+  const nlohmann::json plan = nlohmann::json::parse(read_file(out.file("plans/epoch1.json")));
+  CHECK(plan["num_batches"] == 6);
+  CHECK(plan["drop_last"] == true);
+  CHECK(plan["order"].size() == 96);
+  CHECK(nlohmann::json::parse(read_file(fs::path(c.out) / "config.json"))["keep_last_batch"] ==
+        false);
+
+  c.out = out.file("keep");
+  c.keep_last_batch = true;
+  log.str("");
+  const train::Result kept = train::run(c, log);
+  for (const train::EpochMetrics& m : kept.history) {
+    CHECK(m.train_images == 100);
+    CHECK(m.steps == 7);
+  }
+  CHECK(nn::read_checkpoint_state(test::checkpoint_of(c)).step == 14);
+  CHECK(log.str().find("train: 100 images per epoch (7 batches of 16, the last of 4)") !=
+        std::string::npos);
+}
+
+TEST_CASE("trainer: a last batch of one image is dropped even with keep_last_batch") {
+  test::TempDir data, out;
+  write_toy_mnist(data, 97, 8);  // 6 batches of 16 and 1 image
+  std::ostringstream log;
+  train::Config c = toy_config(data, out.file("run"));
+  c.epochs = 1;
+  c.keep_last_batch = true;
+  c.quiet = false;
+  const train::Result r = train::run(c, log);
+  CHECK(r.history[0].train_images == 96);
+  CHECK(r.history[0].steps == 6);
+  CHECK(log.str().find("train: 96 of 97 images per epoch (6 batches of 16; the last image "
+                       "dropped: BatchNorm cannot train on a batch of one)") != std::string::npos);
+}
+
+TEST_CASE("trainer: a batch size larger than the training set needs keep_last_batch") {
+  test::TempDir data, out;
+  write_toy_mnist(data, 40, 8);
+  std::ostringstream log;
+  train::Config c = toy_config(data, out.file("run"));
+  c.epochs = 1;
+  c.batch_size = 64;
+  CHECK_THROWS_WITH_AS(train::run(c, log),
+                       "train: --batch-size 64 is larger than the training set (40 images), so "
+                       "an epoch would have no full batch: use a smaller --batch-size, or "
+                       "--keep-last-batch to train on one batch of all 40 images",
+                       Error);
+  c.keep_last_batch = true;
+  const train::Result r = train::run(c, log);
+  CHECK(r.history[0].train_images == 40);
+  CHECK(r.history[0].steps == 1);
+}
+
+namespace {
+// Runs one epoch of `first` and returns (in `out`) its checkpoint as fovea wrote it before
+// --keep-last-batch existed: no keep_last_batch in the saved configuration.
+std::string checkpoint_before_keep_last_batch(train::Config first, const test::TempDir& out) {
+  std::ostringstream log;
+  first.stop_after = 1;
+  train::run(first, log);
+  const std::string path = out.file("before_keep_last_batch.safetensors");
+  test::edit_checkpoint(first, test::checkpoint_of(first), path,
+                        [](nn::Module&, nn::TrainingState& state) {
+                          state.extra["config"].erase("keep_last_batch");
+                        });
+  return path;
+}
+}  // namespace
+
+TEST_CASE("trainer: keep_last_batch is no resume setting when the batches divide the data") {
+  // 100 images in batches of 20: both settings train the same epochs, so an old checkpoint
+  // (no keep_last_batch key) resumes with either.
+  test::TempDir data, out;
+  write_toy_mnist(data, 100, 20);
+  std::ostringstream log;
+  train::Config first = toy_config(data, out.file("old"));
+  first.batch_size = 20;
+  const std::string old_checkpoint = checkpoint_before_keep_last_batch(first, out);
+  train::Config rest = first;  // keep_last_batch false: the new default
+  rest.out = out.file("rest");
+  rest.resume = old_checkpoint;
+  const train::Result resumed = train::run(rest, log);
+  REQUIRE(resumed.history.size() == 2);
+  CHECK(resumed.history[1].steps == 5);
+}
+
+TEST_CASE("trainer: a checkpoint from before keep_last_batch existed resumes only with it") {
+  // Such runs trained on the last partial batch: continuing one without --keep-last-batch would
+  // change its epochs (and its learning-rate schedule) half way, so that is refused.
+  test::TempDir data, out;
+  write_toy_mnist(data, 100, 20);
+  std::ostringstream log;
+  train::Config whole = toy_config(data, out.file("whole"));
+  whole.keep_last_batch = true;
+  const train::Result uninterrupted = train::run(whole, log);
+
+  train::Config first = whole;
+  first.out = out.file("old");
+  const std::string old_checkpoint = checkpoint_before_keep_last_batch(first, out);
+
+  train::Config rest = whole;
+  rest.out = out.file("rest");
+  rest.resume = old_checkpoint;
+  rest.keep_last_batch = false;
+  CHECK_THROWS_WITH_AS(train::run(rest, log),
+                       doctest::Contains("keep_last_batch was true, now false (the checkpoint is "
+                                         "from before --keep-last-batch existed, when training "
+                                         "kept the last partial batch: resume it with "
+                                         "--keep-last-batch)"),
+                       Error);
+  CHECK_FALSE(std::filesystem::exists(rest.out + "/config.json"));  // a refused run writes none
+  rest.keep_last_batch = true;
+  const train::Result resumed = train::run(rest, log);
+  REQUIRE(resumed.history.size() == 2);
+  CHECK(resumed.history[1].train_loss == uninterrupted.history[1].train_loss);
+  CHECK(resumed.history[1].steps == 7);
+  CHECK(resumed.confusion == uninterrupted.confusion);
 }
