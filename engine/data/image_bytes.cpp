@@ -25,17 +25,45 @@ uint32_t be16(const Bytes& b, size_t i) { return uint32_t(at(b, i)) << 8 | at(b,
 
 uint64_t be32(const Bytes& b, size_t i) { return uint64_t(be16(b, i)) << 16 | be16(b, i + 2); }
 
+// Which Huffman tables (DC, AC; ids 0..3) DHT segments have defined so far.
+using DefinedTables = bool[2][4];
+
 // The tables of the DHT segment whose length field is at `pos`, read as stb reads them: while
 // bytes of the segment remain, a class/id byte, 16 code counts, then as many symbols.
-void check_dht(const Bytes& b, size_t pos, const std::string& path) {
+void check_dht(const Bytes& b, size_t pos, DefinedTables& defined, const std::string& path) {
   int64_t left = int64_t(be16(b, pos)) - 2;
   for (size_t p = pos + 2; left > 0;) {
     int64_t codes = 0;
     for (size_t i = 1; i <= 16; ++i) codes += at(b, p + i);
     FOVEA_CHECK(codes <= 256, "image_folder: ", path, " is a corrupt JPEG: a Huffman table at ",
                 "byte ", p, " declares ", codes, " codes (at most 256)");
+    const uint8_t table_class = at(b, p) >> 4, id = at(b, p) & 15;
+    if (table_class <= 1 && id <= 3) defined[table_class][id] = true;  // stb refuses the rest
     p += size_t(17 + codes);
     left -= 17 + codes;
+  }
+}
+
+// The scan header (SOS) whose length field is at `pos` may only use Huffman tables that a DHT
+// segment defined before it: stb 2.27 decodes with an undefined table's uninitialised memory
+// and indexes its symbol array with garbage (found by fuzzing). Which tables a scan decodes
+// with, as stb does: a baseline scan its components' DC and AC tables; a progressive scan of
+// the DC coefficients (Ss = 0) the DC tables in its first pass (Ah = 0) only, one of AC
+// coefficients the AC tables.
+void check_sos(const Bytes& b, size_t pos, bool progressive, const DefinedTables& defined,
+               const std::string& path) {
+  const size_t components = at(b, pos + 2), after = pos + 3 + 2 * components;
+  const uint8_t spectral_start = at(b, after), high_bit = at(b, after + 2) >> 4;
+  const bool dc = !progressive || (spectral_start == 0 && high_bit == 0);
+  const bool ac = !progressive || spectral_start > 0;
+  for (size_t i = 0; i < components; ++i) {
+    const uint8_t tables = at(b, pos + 4 + 2 * i), dc_id = tables >> 4, ac_id = tables & 15;
+    FOVEA_CHECK(!dc || dc_id > 3 || defined[0][dc_id], "image_folder: ", path,
+                " is a corrupt JPEG: the scan at byte ", pos, " uses DC Huffman table ", int(dc_id),
+                ", which no DHT segment before it defines");
+    FOVEA_CHECK(!ac || ac_id > 3 || defined[1][ac_id], "image_folder: ", path,
+                " is a corrupt JPEG: the scan at byte ", pos, " uses AC Huffman table ", int(ac_id),
+                ", which no DHT segment before it defines");
   }
 }
 
@@ -44,6 +72,8 @@ void check_dht(const Bytes& b, size_t pos, const std::string& path) {
 // entropy-coded data up to the next marker (FF 00 and the restart markers FF D0..D7 are data).
 void check_jpeg(const Bytes& b, size_t start, const std::string& path) {
   const size_t n = b.size();
+  DefinedTables defined = {};
+  bool progressive = false;
   for (size_t pos = start; pos < n;) {
     if (b[pos] != 0xFF) {
       ++pos;
@@ -54,7 +84,9 @@ void check_jpeg(const Bytes& b, size_t start, const std::string& path) {
     const uint8_t marker = b[pos++];
     if (marker == 0xD9) return;  // end of image
     if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;
-    if (marker == 0xC4) check_dht(b, pos, path);
+    if (marker == 0xC2) progressive = true;  // SOF2
+    if (marker == 0xC4) check_dht(b, pos, defined, path);
+    if (marker == 0xDA) check_sos(b, pos, progressive, defined, path);
     pos += be16(b, pos);
     if (marker != 0xDA) continue;
     while (pos + 1 < n && !(b[pos] == 0xFF && b[pos + 1] != 0 && (b[pos + 1] & 0xF8) != 0xD0))

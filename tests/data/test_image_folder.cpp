@@ -5,13 +5,14 @@
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
 
+#include <cmath>
 #include <filesystem>
 #include <set>
 
-#include "support/temp_files.h"
 #include "engine/fovea.h"
 #include "support/fuzz_regressions.h"
 #include "support/skip.h"
+#include "support/temp_files.h"
 
 using namespace fovea;
 using namespace fovea::data;
@@ -230,6 +231,26 @@ TEST_CASE("image_folder: the real Tiny-ImageNet-10 in ../shared/data") {
   for (int64_t i = 0; i < val.size(); ++i) CHECK(val.shape_of(i) == ImageShape{3, 64, 64});
 }
 
+// The JPEG checks run before stb (image_bytes.cpp) must pass real files: a baseline JPEG and a
+// progressive one whose Huffman tables come between its ten scans, both written by libjpeg
+// (tests/fixtures/images/make_jpegs.py), decode to the gradient they were made from.
+TEST_CASE("image_folder: baseline and progressive JPEGs pass the checks and decode") {
+  for (const char* name : {"gradient_baseline.jpg", "gradient_progressive.jpg"}) {
+    CAPTURE(name);
+    Image img;
+    decode_image_file(std::string(FOVEA_TEST_FIXTURES) + "/images/" + name, 3, 0, 0, img);
+    REQUIRE(img.shape() == ImageShape{3, 16, 24});
+    double error = 0;
+    for (int64_t y = 0; y < 16; ++y)
+      for (int64_t x = 0; x < 24; ++x) {
+        const int64_t expected[3] = {10 * x, 15 * y, 5 * (x + y)};
+        for (int64_t c = 0; c < 3; ++c)
+          error += std::abs(double(img.plane(c)[y * 24 + x]) - double(expected[c]));
+      }
+    CHECK(error / (3 * 16 * 24) < 3.0);  // quality 95, no subsampling: a few levels at most
+  }
+}
+
 // Files found by tests/fuzz/fuzz_image.cpp that made stb_image 2.27 write past its Huffman
 // tables (a JPEG) or past a 16-bit PPM it converted, allocate 1.8 GB for a 97-byte file (a PNG)
 // or decode 49 million pixels from 33 bytes (a TGA), a header declaring 100 million pixels, and
@@ -247,6 +268,12 @@ TEST_CASE("image_folder: files that broke stb in fuzzing and oversized images ar
                        contains("image_folder: " + jpeg + " is a corrupt JPEG: a Huffman table at "
                                 "byte "),
                        Error);
+  // A scan that decodes with a Huffman table no DHT segment defined: stb reads uninitialised
+  // memory and indexes past its symbol table.
+  CHECK_THROWS_WITH_AS(
+      decode("scan.jpg",
+             test::fuzz_file_bytes("fuzz_image", "jpeg-scan-uses-undefined-huffman-table")),
+      doctest::Contains("scan.jpg is a corrupt JPEG: the scan at byte "), Error);
   // The same behind FF fill bytes before the JPEG's first marker, which stb skips.
   CHECK_THROWS_WITH_AS(
       decode("fill.jpg", test::fuzz_file_bytes("fuzz_image", "jpeg-dht-after-fill-bytes")),
