@@ -160,7 +160,10 @@ TEST_CASE("trunc_normal_: inside [a, b] with the truncated normal's mean and std
     Tensor w = empty({400, 500}, DType::Float64);
     trunc_normal_(w, c.mean, c.std, c.a, c.b, &gen);
     const Stats s = stats_of(w);
-    const auto [mean, std] = truncated_moments(c.mean, c.std, c.a, c.b);
+    // Plain variables, not a structured binding: INFO's lazy lambda captures them, which
+    // clang before 16 refuses for bindings.
+    const std::pair<double, double> moments = truncated_moments(c.mean, c.std, c.a, c.b);
+    const double mean = moments.first, std = moments.second;
     INFO("mean ", c.mean, " std ", c.std, " on [", c.a, ", ", c.b, "]: sample mean ", s.mean,
          " std ", s.std, ", expected ", mean, " ", std);
     CHECK(s.min >= c.a);

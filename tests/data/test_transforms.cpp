@@ -440,9 +440,10 @@ TEST_CASE("Pipeline::parse: huge and non-finite numbers and oversized steps are 
       {"crop-padding-past-limit", "random_crop: padding 100000000 is more than the limit"},
       {"resize-size-past-limit", "resize: size must be in 1..67108864, got 100000000"},
       {"rrc-scale-inf", "random_resized_crop: scale must satisfy 0 < min <= max (finite)"}};
-  for (const auto& [name, message] : refused) {
+  for (const auto& entry : refused) {
+    const char* name = entry.first;  // not a binding: CAPTURE's lambda takes it
     CAPTURE(name);
-    CHECK_THROWS_WITH_AS(Pipeline::parse(option(name)), Contains(message), Error);
+    CHECK_THROWS_WITH_AS(Pipeline::parse(option(name)), Contains(entry.second), Error);
   }
   // "resize:60000" parses; the fuzz target's 1x1 input would become 60000 x 60000.
   const Pipeline resize = Pipeline::parse(option("resize-output-past-pixel-limit"));

@@ -337,7 +337,9 @@ TEST_CASE("checkpoint: optimiser state round trips (SGD momentum, Adam moments, 
          return std::make_unique<optim::Adam>(m.parameters(),
                                               optim::AdamOptions{.lr = lr, .amsgrad = true});
        }}};
-  for (const auto& [name, make] : makers) {
+  for (const auto& maker : makers) {
+    const auto& name = maker.first;
+    const auto& make = maker.second;
     CAPTURE(name);
     auto model = make_mlp(1);
     auto opt = make(*model, 0.05);

@@ -117,7 +117,9 @@ TEST_CASE("activation modules apply their op") {
       {std::make_shared<nn::GELU>(), gelu(x)},
   };
   std::vector<std::string> types;
-  for (const auto& [m, want] : cases) {
+  for (const auto& entry : cases) {
+    const auto& m = entry.first;
+    const Tensor& want = entry.second;
     CAPTURE(m->type_name());
     CHECK(m->forward(x).to_vector<double>() == want.to_vector<double>());
     CHECK(m->parameters().empty());

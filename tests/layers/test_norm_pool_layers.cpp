@@ -142,7 +142,8 @@ TEST_CASE("Module::to(cuda) moves every tensor where a device can take them, els
     return;
   }
   seq->to(Device::cuda());
-  for (const auto& [name, t] : seq->state_dict()) CHECK_MESSAGE(t.device() == Device::cuda(), name);
+  for (const auto& entry : seq->state_dict())
+    CHECK_MESSAGE(entry.second.device() == Device::cuda(), entry.first);
 }
 
 TEST_CASE("summary: output shapes, parameters and MACs per module") {

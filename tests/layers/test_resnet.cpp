@@ -149,9 +149,9 @@ TEST_CASE("attention slot: modules appear at their positions and train") {
   // and the attention parameters receive gradients
   after_norm->train();
   sum((*after_norm)(x)).backward();
-  for (const auto& [name, p] : after_norm->named_parameters()) {
-    INFO(name);
-    CHECK(p.grad().defined());
+  for (const auto& named : after_norm->named_parameters()) {
+    INFO(named.first);
+    CHECK(named.second.grad().defined());
   }
   CHECK_THROWS_WITH_AS(nn::cifar_resnet(8, 10, 3, nn::Shortcut::A, "no_such_module"),
                        doctest::Contains("unknown module \"no_such_module\" (known: none,"), Error);

@@ -284,7 +284,9 @@ TEST_CASE("reductions: every layout and dim set agrees with a naive reference") 
       {"expanded", base.narrow(1, 0, 1).expand({4, 3, 5})},
   };
   const std::vector<std::vector<int64_t>> dim_sets = {{}, {0}, {1}, {2}, {0, 2}, {1, 2}, {0, 1}};
-  for (const auto& [name, x] : layouts) {
+  for (const auto& layout : layouts) {
+    const auto& name = layout.first;
+    const Tensor& x = layout.second;
     for (const auto& dims : dim_sets) {
       CAPTURE(name);
       CAPTURE(shape_str(dims));

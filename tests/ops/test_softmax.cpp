@@ -107,9 +107,12 @@ TEST_CASE("softmax: long float32 lines (8 lanes and a tail) with -inf and NaN en
   for (int64_t k = 0; k < 19; ++k) v[size_t(38 + k)] = -kInf;
   const Tensor x32 = from_values(v, {3, 19}, DType::Float32);
   const Tensor x64 = from_values(v, {3, 19}, DType::Float64);
-  for (const auto& [name, y32, y64] :
+  for (const auto& results :
        {std::tuple{"softmax", softmax(x32, 1), softmax(x64, 1)},
         std::tuple{"log_softmax", log_softmax(x32, 1), log_softmax(x64, 1)}}) {
+    const char* name = std::get<0>(results);
+    const Tensor& y32 = std::get<1>(results);
+    const Tensor& y64 = std::get<2>(results);
     CAPTURE(name);
     for (int64_t k = 0; k < 19; ++k) {
       CAPTURE(k);

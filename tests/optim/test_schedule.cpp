@@ -14,9 +14,10 @@ using namespace fovea::optim;
 namespace {
 
 void check_lrs(const Schedule& s, double base, const std::vector<std::pair<int64_t, double>>& want) {
-  for (const auto& [step, lr] : want) {
+  for (const auto& entry : want) {
+    const int64_t step = entry.first;
     CAPTURE(step);
-    CHECK(s.lr_at(step, base) == doctest::Approx(lr).epsilon(1e-14));
+    CHECK(s.lr_at(step, base) == doctest::Approx(entry.second).epsilon(1e-14));
   }
 }
 

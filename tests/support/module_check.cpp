@@ -7,9 +7,9 @@ namespace fovea::test {
 void check_module_gradients(const std::string& name, const std::shared_ptr<nn::Module>& module,
                             const Shape& input_shape, Inputs inputs, std::vector<Layout> layouts) {
   const auto params = module->named_parameters();
-  for (const auto& [pname, p] : params)
-    REQUIRE_MESSAGE(p.dtype() == DType::Float64, name, ": parameter ", pname, " is ", p.str(),
-                    "; gradient checks need float64");
+  for (const auto& named : params)
+    REQUIRE_MESSAGE(named.second.dtype() == DType::Float64, name, ": parameter ", named.first,
+                    " is ", named.second.str(), "; gradient checks need float64");
   std::vector<Shape> shapes{input_shape};
   for (const auto& [pname, p] : params) shapes.push_back(p.shape());
   OpCase c{name, shapes, [module, params](const std::vector<Tensor>& x) {
@@ -28,8 +28,9 @@ void check_module_directional(const std::string& name, const std::shared_ptr<nn:
   const auto params = module->named_parameters();
   Generator gen(seed);
   std::vector<Tensor> inputs{randn(input_shape, DType::Float64, &gen).set_requires_grad()};
-  for (const auto& [pname, p] : params) {
-    REQUIRE_MESSAGE(p.dtype() == DType::Float64, name, ": parameter ", pname, " is ", p.str());
+  for (const auto& named : params) {
+    const Tensor& p = named.second;
+    REQUIRE_MESSAGE(p.dtype() == DType::Float64, name, ": parameter ", named.first, " is ", p.str());
     inputs.push_back(p.detach().clone().set_requires_grad());
   }
   auto fn = [&](const std::vector<Tensor>& x) {
