@@ -60,15 +60,19 @@ int main(int argc, char** argv) {
                  "The test set is always evaluated whole");
   auto* model = app.add_option_group("model");
   model->add_option("--model", c.model,
-                    "mlp, resnet20, resnet32, resnet44, resnet56, resnet110, resnet18, resnet34")
+                    "mlp, resnet20, resnet32, resnet44, resnet56, resnet110, resnet18, resnet34, "
+                    "resnet50")
       ->capture_default_str();
   model->add_option("--shortcut", c.shortcut, "CIFAR ResNets: A (zero-padded identity) or B "
                     "(1x1 conv projection)")
       ->capture_default_str();
-  model->add_option("--stem", c.stem, "resnet18/34: cifar (3x3, for 32-64 px) or imagenet (7x7 + "
+  model->add_option("--stem", c.stem, "resnet18/34/50: cifar (3x3, for 32-64 px) or imagenet (7x7 + "
                     "max pool)")
       ->capture_default_str();
-  model->add_option("--attention", c.attention, "attention module in every residual block")
+  model->add_option("--attention", c.attention,
+                    "attention module in every residual block, with options: "
+                    "NAME[:option=value,...], e.g. cbam:reduction_ratio=8,pool_types=avg+max+lse "
+                    "(examples/attention_probe --list shows every module and option)")
       ->capture_default_str();
   model->add_option("--hidden", c.hidden, "mlp: hidden layer widths")->capture_default_str();
   auto* opt = app.add_option_group("optimisation");

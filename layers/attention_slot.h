@@ -5,17 +5,28 @@
 //   AfterLastNorm      SE, CBAM, ECA, SA, SGE, FcaNet, Triplet, GAM: on the residual branch after
 //                      the block's last BatchNorm, before "+ identity"
 //   AfterFirstConv     PSA: after the block's first conv (+ BN + ReLU)
-//   ReplaceSecondConv  SK, GSA: instead of the block's second 3x3 conv (same channels, stride 1)
+//   ReplaceSecondConv  SK, GSA: instead of the block's 3x3 conv (basic block: its second conv;
+//                      bottleneck: its middle, possibly strided, conv)
 //   ReplaceAdd         AFF / iAFF: a FusionModule combines (residual branch, identity) instead
 //                      of adding them
 //   StageEnd           BAM: after every stage but the last
-// Attention modules register themselves here (attention/ calls register_attention); a ResNet
-// built with an unknown name fails with the list of known names.
+//
+// A network names its module with options, "cbam:reduction_ratio=8,pool_types=avg+max+lse": the
+// option names are the module's constructor arguments (spec), each declared with its default
+// when the module registers, so an unknown option or a bad value is an error listing the valid
+// ones. Attention modules register themselves (attention/register.h); a ResNet built with an
+// unknown name fails with the list of known names. The modules placed in the slot keep their own
+// (reference) init: the ResNet initialises only its trunk.
+//
+// Maps by name: an AttentionModule records the maps of its last forward (channel weights,
+// spatial maps, branch weights, attention matrices) under fixed names, e.g. CBAM's "channel" and
+// "spatial", once recording is turned on (set_map_recording). Off, recording is one branch.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "layers/module.h"
@@ -24,31 +35,111 @@ namespace fovea::nn {
 
 enum class AttentionPosition { AfterLastNorm, AfterFirstConv, ReplaceSecondConv, ReplaceAdd, StageEnd };
 
-struct AttentionContext {
-  int64_t channels = 0;  // channels of the tensor the module sees (and must return)
-  int stage = 0;         // 1-based stage of the network
-  int block = 0;         // 0-based block within the stage (0 for StageEnd)
+// ---- maps by name ----------------------------------------------------------------------------
+class AttentionModule : public Module {
+ public:
+  using Module::Module;
+  void set_recording(bool on);
+  bool recording() const { return recording_; }
+  // The maps of the last forward while recording, in the order the module records them.
+  const std::vector<std::pair<std::string, Tensor>>& maps() const { return maps_; }
+  const Tensor& map(const std::string& name) const;  // error naming the module and the name
+
+ protected:
+  // Keeps a detached copy of `value` under `name` (replacing the last forward's) when recording;
+  // does nothing otherwise.
+  void record_map(const std::string& name, const Tensor& value);
+
+ private:
+  bool recording_ = false;
+  std::vector<std::pair<std::string, Tensor>> maps_;
 };
+
+// Turns recording on or off for every AttentionModule in `root` (root included).
+void set_map_recording(Module& root, bool on);
+// Every recorded map below `root`, named "<module path>.<map>", e.g. "layer1.0.cbam.spatial".
+std::vector<std::pair<std::string, Tensor>> attention_maps(const Module& root);
 
 // A module that combines two tensors of the same shape (ReplaceAdd). Call it through fuse_call
 // so forward hooks (summaries, attention-map captures) see it.
-class FusionModule : public Module {
+class FusionModule : public AttentionModule {
  public:
-  using Module::Module;
+  using AttentionModule::AttentionModule;
   virtual Tensor fuse(const Tensor& residual, const Tensor& identity) = 0;
   Tensor fuse_call(const Tensor& residual, const Tensor& identity);
+};
+
+// ---- options -----------------------------------------------------------------------------------
+struct AttentionOption {
+  std::string name;           // the constructor argument's name in the spec
+  std::string default_value;  // as it would be written on the command line
+  std::string help;           // one line: what it does and which values it takes
+};
+
+// The options given for one module, checked against what it declares. Values are text until a
+// typed getter reads them; a getter names the module, the option and the bad value.
+class AttentionOptions {
+ public:
+  AttentionOptions() = default;
+  // `text` is "k=v,k=v" (empty: every default). An undeclared or repeated key is an error
+  // listing the declared ones.
+  AttentionOptions(std::string module, std::vector<AttentionOption> declared,
+                   const std::string& text);
+
+  const std::string& module() const { return module_; }
+  std::string text(const std::string& name) const;
+  int64_t integer(const std::string& name) const;
+  double number(const std::string& name) const;
+  bool flag(const std::string& name) const;  // true/false, 1/0
+  // One of `allowed`; an error lists them.
+  std::string choice(const std::string& name, const std::vector<std::string>& allowed) const;
+  // '+'-separated items, each one of `allowed` ("avg+max+lse").
+  std::vector<std::string> list(const std::string& name, const std::vector<std::string>& allowed) const;
+  // "k=v,..." of the options given explicitly, in declaration order (for names and checkpoints).
+  std::string given() const;
+
+ private:
+  const std::string& raw(const std::string& name) const;
+  [[noreturn]] void bad_value(const std::string& name, const std::string& expected) const;
+
+  std::string module_;
+  std::vector<AttentionOption> declared_;
+  std::vector<std::pair<std::string, std::string>> given_;  // explicit ones
+};
+
+// ---- the slot ----------------------------------------------------------------------------------
+struct AttentionContext {
+  int64_t channels = 0;      // channels of the tensor the module sees (and must return)
+  int64_t in_channels = 0;   // ReplaceSecondConv: the replaced conv's in/out channels and stride
+  int64_t out_channels = 0;  // (elsewhere in = out = channels, stride 1)
+  int64_t stride = 1;
+  int64_t height = 0;        // spatial size of the tensor the module sees; 0 when the network
+  int64_t width = 0;         // was built without an input size
+  int stage = 0;             // 1-based stage of the network
+  int block = 0;             // 0-based block within the stage (0 for StageEnd)
+  AttentionOptions options;  // the options the network was named with
 };
 
 struct AttentionSpec {
   AttentionPosition position = AttentionPosition::AfterLastNorm;
   std::string child_name;  // the module's name inside a block, as the reference code names it
   std::function<std::shared_ptr<Module>(const AttentionContext&)> make;
+  std::vector<AttentionOption> options;  // what `make` reads from context.options
+  std::string help;                      // one line for --list
 };
 
-// Registers (or replaces) `name`. "none" is reserved.
+// Registers (or replaces) `name`. "none" is reserved; a name holds no ':' or ','.
 void register_attention(const std::string& name, AttentionSpec spec);
 // The spec for `name`, or null for "none"; an unknown name is an error listing the known ones.
 const AttentionSpec* find_attention(const std::string& name);
 std::vector<std::string> attention_names();  // "none" first, then the registered ones, sorted
+
+// "cbam:reduction_ratio=8" -> the spec of cbam and its checked options (null spec for "none",
+// where options are an error).
+struct ParsedAttention {
+  const AttentionSpec* spec = nullptr;
+  AttentionOptions options;
+};
+ParsedAttention parse_attention(const std::string& name_and_options);
 
 }  // namespace fovea::nn

@@ -1,5 +1,7 @@
 #include "layers/resnet.h"
 
+#include <algorithm>
+
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/factory.h"
 #include "engine/core/init.h"
@@ -39,46 +41,83 @@ std::shared_ptr<Conv2d> conv3x3(int64_t in, int64_t out, int64_t stride) {
   return std::make_shared<Conv2d>(in, out, 3, stride, 1, /*bias=*/false);
 }
 
+std::shared_ptr<Conv2d> conv1x1(int64_t in, int64_t out) {
+  return std::make_shared<Conv2d>(in, out, 1, 1, 0, /*bias=*/false);
+}
+
+// Output size of a 3x3 / pad 1 (or 1x1 / pad 0) conv with `stride`; 0 stays unknown.
+int64_t strided(int64_t size, int64_t stride) { return size > 0 ? (size - 1) / stride + 1 : 0; }
+
+bool in_block(const ParsedAttention& a) {
+  return a.spec && a.spec->position != AttentionPosition::StageEnd;
+}
+
 }  // namespace
+
+// ---- the block's slot ------------------------------------------------------------------------------
+
+std::shared_ptr<Module> ResidualBlock::make_slot(const ParsedAttention& a, AttentionContext c,
+                                                 int64_t in, int64_t out, int64_t stride) {
+  if (!in_block(a) || a.spec->position != position) return nullptr;
+  c.channels = position == AttentionPosition::ReplaceSecondConv ? in : out;
+  c.in_channels = in;
+  c.out_channels = out;
+  c.stride = stride;
+  c.options = a.options;
+  std::shared_ptr<Module> m = a.spec->make(c);
+  FOVEA_CHECK(m != nullptr, type_name(), ": attention \"", a.options.module(), "\" built nothing");
+  FOVEA_CHECK(position != AttentionPosition::ReplaceAdd ||
+                  dynamic_cast<FusionModule*>(m.get()) != nullptr,
+              type_name(), ": attention \"", a.options.module(),
+              "\" replaces the addition but is not a FusionModule");
+  slot_module = m;
+  return m;
+}
+
+Tensor ResidualBlock::join(const Tensor& branch, const Tensor& x) {
+  const Tensor identity = downsample ? (*downsample)(x) : x;
+  if (attention && position == AttentionPosition::ReplaceAdd)
+    return relu(static_cast<FusionModule&>(*attention).fuse_call(branch, identity));
+  return relu(branch + identity);
+}
+
+void ResidualBlock::make_downsample(int64_t in, int64_t out, int64_t stride, Shortcut shortcut) {
+  if (stride == 1 && in == out) return;
+  if (shortcut == Shortcut::A) {
+    downsample = register_module("downsample", std::make_shared<ShortcutA>(in, out, stride));
+    return;
+  }
+  auto proj = std::make_shared<Sequential>();
+  proj->push_back(std::make_shared<Conv2d>(in, out, 1, stride, 0, /*bias=*/false));
+  proj->push_back(std::make_shared<BatchNorm2d>(out));
+  downsample = register_module("downsample", proj);
+}
+
+// ---- BasicBlock ------------------------------------------------------------------------------------
 
 BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Shortcut shortcut,
                        const std::string& attention_name, const AttentionContext& context)
-    : Module("BasicBlock") {
-  const AttentionSpec* spec = find_attention(attention_name);
-  if (spec) position = spec->position;
-  auto make = [&](int64_t channels) {
-    AttentionContext c = context;
-    c.channels = channels;
-    return spec->make(c);
-  };
+    : ResidualBlock("BasicBlock") {
+  const ParsedAttention a = parse_attention(attention_name);
+  if (a.spec) position = a.spec->position;
+  const std::string child = a.spec ? a.spec->child_name : "";
+  AttentionContext after = context;  // the tensor after the strided conv1
+  after.height = strided(context.height, stride);
+  after.width = strided(context.width, stride);
+
   conv1 = register_module("conv1", conv3x3(in, out, stride));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(out));
-  const bool in_block = spec && position != AttentionPosition::StageEnd;
-  if (in_block && position == AttentionPosition::AfterFirstConv)
-    attention = register_module(spec->child_name, make(out));
-  if (in_block && position == AttentionPosition::ReplaceSecondConv)
-    conv2 = register_module("conv2", make(out));
+  if (position == AttentionPosition::AfterFirstConv)
+    if (auto m = make_slot(a, after, out, out, 1)) attention = register_module(child, m);
+  if (auto m = position == AttentionPosition::ReplaceSecondConv ? make_slot(a, after, out, out, 1)
+                                                                : nullptr)
+    conv2 = register_module("conv2", m);
   else
     conv2 = register_module("conv2", conv3x3(out, out, 1));
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(out));
-  if (in_block && (position == AttentionPosition::AfterLastNorm ||
-                   position == AttentionPosition::ReplaceAdd)) {
-    attention = register_module(spec->child_name, make(out));
-    FOVEA_CHECK(position != AttentionPosition::ReplaceAdd ||
-                    dynamic_cast<FusionModule*>(attention.get()) != nullptr,
-                "BasicBlock: attention \"", attention_name,
-                "\" replaces the addition but is not a FusionModule");
-  }
-  if (stride != 1 || in != out) {
-    if (shortcut == Shortcut::A) {
-      downsample = register_module("downsample", std::make_shared<ShortcutA>(in, out, stride));
-    } else {
-      auto proj = std::make_shared<Sequential>();
-      proj->push_back(std::make_shared<Conv2d>(in, out, 1, stride, 0, /*bias=*/false));
-      proj->push_back(std::make_shared<BatchNorm2d>(out));
-      downsample = register_module("downsample", proj);
-    }
-  }
+  if (position == AttentionPosition::AfterLastNorm || position == AttentionPosition::ReplaceAdd)
+    if (auto m = make_slot(a, after, out, out, 1)) attention = register_module(child, m);
+  make_downsample(in, out, stride, shortcut);
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
@@ -86,13 +125,51 @@ Tensor BasicBlock::forward(const Tensor& x) {
   if (attention && position == AttentionPosition::AfterFirstConv) out = (*attention)(out);
   out = (*bn2)((*conv2)(out));
   if (attention && position == AttentionPosition::AfterLastNorm) out = (*attention)(out);
-  const Tensor identity = downsample ? (*downsample)(x) : x;
-  if (attention && position == AttentionPosition::ReplaceAdd)
-    out = static_cast<FusionModule&>(*attention).fuse_call(out, identity);
-  else
-    out = out + identity;
-  return relu(out);
+  return join(out, x);
 }
+
+// ---- Bottleneck ------------------------------------------------------------------------------------
+
+Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Shortcut shortcut,
+                       const std::string& attention_name, const AttentionContext& context)
+    : ResidualBlock("Bottleneck") {
+  const ParsedAttention a = parse_attention(attention_name);
+  if (a.spec) position = a.spec->position;
+  const std::string child = a.spec ? a.spec->child_name : "";
+  const int64_t out = planes * kExpansion;
+  AttentionContext after = context;  // the tensor after the strided 3x3 conv
+  after.height = strided(context.height, stride);
+  after.width = strided(context.width, stride);
+
+  conv1 = register_module("conv1", conv1x1(in, planes));
+  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
+  // The 3x3 conv sees the block's input size; a replacement may be strided.
+  if (auto m = position == AttentionPosition::ReplaceSecondConv
+                   ? make_slot(a, context, planes, planes, stride)
+                   : nullptr)
+    conv2 = register_module("conv2", m);
+  else
+    conv2 = register_module("conv2", conv3x3(planes, planes, stride));
+  bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
+  if (position == AttentionPosition::AfterFirstConv)
+    if (auto m = make_slot(a, after, planes, planes, 1)) attention = register_module(child, m);
+  conv3 = register_module("conv3", conv1x1(planes, out));
+  bn3 = register_module("bn3", std::make_shared<BatchNorm2d>(out));
+  if (position == AttentionPosition::AfterLastNorm || position == AttentionPosition::ReplaceAdd)
+    if (auto m = make_slot(a, after, out, out, 1)) attention = register_module(child, m);
+  make_downsample(in, out, stride, shortcut);
+}
+
+Tensor Bottleneck::forward(const Tensor& x) {
+  Tensor out = relu((*bn1)((*conv1)(x)));
+  out = relu((*bn2)((*conv2)(out)));
+  if (attention && position == AttentionPosition::AfterFirstConv) out = (*attention)(out);
+  out = (*bn3)((*conv3)(out));
+  if (attention && position == AttentionPosition::AfterLastNorm) out = (*attention)(out);
+  return join(out, x);
+}
+
+// ---- ResNet ----------------------------------------------------------------------------------------
 
 ResNet::ResNet(const ResNetConfig& c) : Module("ResNet"), config(c) {
   FOVEA_CHECK(!c.blocks.empty() && c.blocks.size() == c.widths.size(), "ResNet: ",
@@ -101,7 +178,8 @@ ResNet::ResNet(const ResNetConfig& c) : Module("ResNet"), config(c) {
               "\" (cifar or imagenet)");
   FOVEA_CHECK(c.in_channels > 0 && c.num_classes > 0, "ResNet: in_channels ", c.in_channels,
               " and num_classes ", c.num_classes, " must be positive");
-  const AttentionSpec* spec = find_attention(c.attention);
+  FOVEA_CHECK(c.input_size >= 0, "ResNet: input_size ", c.input_size, " must be >= 0");
+  const ParsedAttention attention = parse_attention(c.attention);
   const bool imagenet_stem = c.stem == "imagenet";
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(c.in_channels, c.stem_channels,
                                                              imagenet_stem ? 7 : 3,
@@ -110,6 +188,8 @@ ResNet::ResNet(const ResNetConfig& c) : Module("ResNet"), config(c) {
                                                              /*bias=*/false));
   bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(c.stem_channels));
   if (imagenet_stem) maxpool_ = register_module("maxpool", std::make_shared<MaxPool2d>(3, 2, 1));
+  // 7x7/2 pad 3 and 3x3/2 pad 1 both give (size - 1) / 2 + 1.
+  int64_t size = imagenet_stem ? strided(strided(c.input_size, 2), 2) : c.input_size;
 
   int64_t channels = c.stem_channels;
   for (size_t s = 0; s < c.blocks.size(); ++s) {
@@ -119,34 +199,64 @@ ResNet::ResNet(const ResNetConfig& c) : Module("ResNet"), config(c) {
       AttentionContext ctx;
       ctx.stage = int(s) + 1;
       ctx.block = b;
-      stage->push_back(std::make_shared<BasicBlock>(channels, c.widths[s], stride, c.shortcut,
-                                                    c.attention, ctx));
-      channels = c.widths[s];
+      ctx.height = ctx.width = size;
+      if (c.bottleneck) {
+        stage->push_back(std::make_shared<Bottleneck>(channels, c.widths[s], stride, c.shortcut,
+                                                      c.attention, ctx));
+        channels = c.widths[s] * Bottleneck::kExpansion;
+      } else {
+        stage->push_back(std::make_shared<BasicBlock>(channels, c.widths[s], stride, c.shortcut,
+                                                      c.attention, ctx));
+        channels = c.widths[s];
+      }
+      size = strided(size, stride);
     }
     stages_.push_back(register_module("layer" + std::to_string(s + 1), stage));
     std::shared_ptr<Module> after;
-    if (spec && spec->position == AttentionPosition::StageEnd && s + 1 < c.blocks.size()) {
+    if (attention.spec && attention.spec->position == AttentionPosition::StageEnd &&
+        s + 1 < c.blocks.size()) {
       AttentionContext ctx;
-      ctx.channels = channels;
+      ctx.channels = ctx.in_channels = ctx.out_channels = channels;
+      ctx.height = ctx.width = size;
       ctx.stage = int(s) + 1;
-      after = register_module(spec->child_name + std::to_string(s + 1), spec->make(ctx));
+      ctx.options = attention.options;
+      after = register_module(attention.spec->child_name + std::to_string(s + 1),
+                              attention.spec->make(ctx));
     }
     stage_attention_.push_back(after);
   }
   avgpool_ = register_module("avgpool", std::make_shared<AdaptiveAvgPool2d>(1));
   fc_ = register_module("fc", std::make_shared<Linear>(channels, c.num_classes));
+  init_trunk();
+}
 
+void ResNet::init_trunk() {
+  std::vector<const Module*> slots;
+  for (const auto& m : stage_attention_)
+    if (m) slots.push_back(m.get());
+  for (const auto& stage : stages_)
+    for (size_t i = 0; i < stage->size(); ++i)
+      if (auto m = std::static_pointer_cast<ResidualBlock>((*stage)[i])->slot_module)
+        slots.push_back(m.get());
   NoGradGuard no_grad;
+  std::vector<std::string> skipped;  // paths of slot modules; named_modules lists parents first
   for (const auto& [name, m] : named_modules()) {
+    bool inside = false;
+    for (const auto& p : skipped) inside = inside || name.rfind(p + ".", 0) == 0;
+    if (inside) continue;
+    if (std::find(slots.begin(), slots.end(), m) != slots.end()) {
+      skipped.push_back(name);
+      continue;
+    }
     if (auto* conv = dynamic_cast<const Conv2d*>(m)) {
       Tensor w = conv->weight;
       kaiming_normal_(w, 0, FanMode::FanOut, "relu");
     }
   }
-  if (c.zero_init_residual)
+  if (config.zero_init_residual)
     for (const auto& stage : stages_)
       for (size_t i = 0; i < stage->size(); ++i)
-        std::static_pointer_cast<BasicBlock>((*stage)[i])->bn2->weight.zero_();
+        std::static_pointer_cast<ResidualBlock>((*stage)[i])->last_norm().weight.zero_();
 }
 
 Tensor ResNet::forward(const Tensor& x) {
@@ -162,7 +272,8 @@ Tensor ResNet::forward(const Tensor& x) {
 }
 
 std::shared_ptr<ResNet> cifar_resnet(int depth, int64_t num_classes, int64_t in_channels,
-                                     Shortcut shortcut, const std::string& attention) {
+                                     Shortcut shortcut, const std::string& attention,
+                                     int64_t input_size) {
   FOVEA_CHECK(depth >= 8 && (depth - 2) % 6 == 0, "cifar_resnet: depth must be 6n + 2 (20, 32, "
               "44, 56, 110, ...), got ", depth);
   ResNetConfig c;
@@ -174,14 +285,19 @@ std::shared_ptr<ResNet> cifar_resnet(int depth, int64_t num_classes, int64_t in_
   c.in_channels = in_channels;
   c.num_classes = num_classes;
   c.attention = attention;
+  c.input_size = input_size;
   return std::make_shared<ResNet>(c);
 }
 
 std::shared_ptr<ResNet> resnet(int depth, int64_t num_classes, int64_t in_channels,
-                               const std::string& stem, const std::string& attention) {
-  FOVEA_CHECK(depth == 18 || depth == 34, "resnet: depth must be 18 or 34, got ", depth);
+                               const std::string& stem, const std::string& attention,
+                               int64_t input_size) {
+  FOVEA_CHECK(depth == 18 || depth == 34 || depth == 50, "resnet: depth must be 18, 34 or 50, got ",
+              depth);
   ResNetConfig c;
   c.blocks = depth == 18 ? std::vector<int>{2, 2, 2, 2} : std::vector<int>{3, 4, 6, 3};
+  c.bottleneck = depth == 50;
+  c.input_size = input_size;
   c.widths = {64, 128, 256, 512};
   c.stem_channels = 64;
   c.stem = stem;

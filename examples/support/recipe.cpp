@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "attention/register.h"
 #include "engine/data/cifar.h"
 #include "engine/data/idx.h"
 #include "engine/data/image_folder.h"
@@ -145,20 +146,24 @@ Model make_model(const Config& c, const data::Dataset& d) {
     FOVEA_CHECK(!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos,
                 "train: unknown --model ", c.model);
     const int depth = std::stoi(digits);
-    if (depth == 18 || depth == 34) {
-      m.net = nn::resnet(depth, classes, channels, c.stem, c.attention);
+    attention::register_all();
+    // The modules that size themselves by the map (FcaNet) need the input size: square only.
+    const int64_t size = h == w ? h : 0;
+    if (depth == 18 || depth == 34 || depth == 50) {
+      m.net = nn::resnet(depth, classes, channels, c.stem, c.attention, size);
       desc << ", stem=" << c.stem;
     } else {
       FOVEA_CHECK(c.shortcut == "A" || c.shortcut == "B", "train: --shortcut must be A or B, got ",
                   c.shortcut);
       m.net = nn::cifar_resnet(depth, classes, channels,
-                               c.shortcut == "A" ? nn::Shortcut::A : nn::Shortcut::B, c.attention);
+                               c.shortcut == "A" ? nn::Shortcut::A : nn::Shortcut::B, c.attention,
+                               size);
       desc << ", shortcut=" << c.shortcut;
     }
     desc << ", attention=" << c.attention << ")";
   } else {
     FOVEA_FAIL("train: unknown --model ", c.model,
-               " (mlp, resnet20, resnet32, resnet44, resnet56, resnet110, resnet18, resnet34)");
+               " (mlp, resnet20, resnet32, resnet44, resnet56, resnet110, resnet18, resnet34, resnet50)");
   }
   m.description = desc.str();
   return m;

@@ -35,18 +35,27 @@ class AddFusion : public nn::FusionModule {
 
 void register_test_attention() {
   using nn::AttentionPosition;
+  auto spec = [](AttentionPosition position, const std::string& child,
+                 std::function<std::shared_ptr<nn::Module>(const nn::AttentionContext&)> make) {
+    nn::AttentionSpec s;
+    s.position = position;
+    s.child_name = child;
+    s.make = std::move(make);
+    return s;
+  };
   auto scale = [](const nn::AttentionContext& c) { return std::make_shared<ChannelScale>(c.channels); };
-  nn::register_attention("test_after_norm", {AttentionPosition::AfterLastNorm, "scale", scale});
-  nn::register_attention("test_after_conv1", {AttentionPosition::AfterFirstConv, "scale", scale});
-  nn::register_attention("test_stage_end", {AttentionPosition::StageEnd, "stage_scale", scale});
-  nn::register_attention("test_fusion",
-                         {AttentionPosition::ReplaceAdd, "fuse", [](const nn::AttentionContext& c) {
-                            return std::make_shared<AddFusion>(c.channels);
-                          }});
-  nn::register_attention(
-      "test_conv2", {AttentionPosition::ReplaceSecondConv, "", [](const nn::AttentionContext& c) {
-                       return std::make_shared<nn::Conv2d>(c.channels, c.channels, 3, 1, 1, false);
-                     }});
+  nn::register_attention("test_after_norm", spec(AttentionPosition::AfterLastNorm, "scale", scale));
+  nn::register_attention("test_after_conv1", spec(AttentionPosition::AfterFirstConv, "scale", scale));
+  nn::register_attention("test_stage_end", spec(AttentionPosition::StageEnd, "stage_scale", scale));
+  nn::register_attention("test_fusion", spec(AttentionPosition::ReplaceAdd, "fuse",
+                                             [](const nn::AttentionContext& c) {
+                                               return std::make_shared<AddFusion>(c.channels);
+                                             }));
+  nn::register_attention("test_conv2", spec(AttentionPosition::ReplaceSecondConv, "",
+                                            [](const nn::AttentionContext& c) {
+                                              return std::make_shared<nn::Conv2d>(
+                                                  c.channels, c.channels, 3, 1, 1, false);
+                                            }));
 }
 
 bool has_key(const nn::Module& m, const std::string& key) { return m.state_dict().contains(key); }
@@ -95,7 +104,7 @@ TEST_CASE("CIFAR ResNets: 6n+2 depths, PyTorch's parameter counts and names") {
   CHECK(has_key(*b, "layer2.0.downsample.1.running_mean"));
   CHECK(b->num_parameters() == 269722 + (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64));
   CHECK_THROWS_WITH_AS(nn::cifar_resnet(21), doctest::Contains("6n + 2"), Error);
-  CHECK_THROWS_WITH_AS(nn::resnet(50, 10), doctest::Contains("18 or 34"), Error);
+  CHECK_THROWS_WITH_AS(nn::resnet(101, 10), doctest::Contains("18, 34 or 50"), Error);
 }
 
 TEST_CASE("ResNets: output shapes and MACs on CIFAR and 64x64 inputs") {

@@ -24,7 +24,7 @@ void check_module_gradients(const std::string& name, const std::shared_ptr<nn::M
 }
 
 void check_module_directional(const std::string& name, const std::shared_ptr<nn::Module>& module,
-                              const Shape& input_shape, uint64_t seed) {
+                              const Shape& input_shape, uint64_t seed, double eps) {
   const auto params = module->named_parameters();
   Generator gen(seed);
   std::vector<Tensor> inputs{randn(input_shape, DType::Float64, &gen).set_requires_grad()};
@@ -39,6 +39,7 @@ void check_module_directional(const std::string& name, const std::shared_ptr<nn:
   };
   GradcheckOptions options;
   options.seed = seed;
+  options.eps = eps;
   options.directions = 8;  // ReLU / max-pool kinks: a direction that crosses one is redrawn
   const GradcheckReport r = gradcheck_directional(fn, inputs, options);
   for (const auto& [pname, p] : params) module->replace_parameter(pname, p);

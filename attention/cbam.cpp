@@ -1,0 +1,143 @@
+#include "attention/cbam.h"
+
+#include <sstream>
+
+#include "engine/fovea.h"
+#include "layers/activation.h"
+#include "layers/flatten.h"
+#include "layers/linear.h"
+
+namespace fovea::attention {
+
+namespace {
+
+// A named container: the reference nests parameters one level deeper than the math needs
+// (ChannelGate.mlp, SpatialGate.spatial.conv), and the names must match.
+std::shared_ptr<nn::Module> group(nn::Module& parent, const std::string& name) {
+  return parent.register_module(name, std::make_shared<nn::Module>(name));
+}
+
+void check_input(const char* module, const Tensor& x, int64_t channels) {
+  FOVEA_CHECK(x.dim() == 4 && x.size(1) == channels, module, ": expected input [N, ", channels,
+              ", H, W], got ", x.str());
+}
+
+void check_reduction(const char* module, int64_t channels, int64_t r) {
+  FOVEA_CHECK(r >= 1 && channels >= 1 && channels / r >= 1, module, ": channels ", channels,
+              " // reduction ", r, " must be >= 1 (spec §21)");
+}
+
+const char* py_bool(bool b) { return b ? "True" : "False"; }
+
+}  // namespace
+
+Tensor channel_pool(const Tensor& x) {
+  return cat({amax(x, {1}, true), mean(x, {1}, true)}, 1);
+}
+
+// ---- CBAM (official) -------------------------------------------------------------------------------
+
+CBAM::CBAM(int64_t c, const CBAMOptions& o) : AttentionModule("CBAM"), gate_channels(c), options(o) {
+  check_reduction("CBAM", c, o.reduction_ratio);
+  FOVEA_CHECK(!o.pool_types.empty(), "CBAM: pool_types is empty (avg, max, lp, lse)");
+  for (const auto& p : o.pool_types)
+    FOVEA_CHECK(p == "avg" || p == "max" || p == "lp" || p == "lse", "CBAM: unknown pool type \"",
+                p, "\" (avg, max, lp, lse)");
+  const int64_t hidden = c / o.reduction_ratio;
+  auto fc1 = std::make_shared<nn::Linear>(c, hidden);
+  auto fc2 = std::make_shared<nn::Linear>(hidden, c);
+  {
+    NoGradGuard no_grad;
+    fc1->bias.zero_();  // model_resnet.py zeroes every bias
+    fc2->bias.zero_();
+  }
+  mlp = group(*this, "ChannelGate")
+            ->register_module("mlp", std::make_shared<nn::Sequential>(
+                                         std::initializer_list<std::shared_ptr<nn::Module>>{
+                                             std::make_shared<nn::Flatten>(), fc1,
+                                             std::make_shared<nn::ReLU>(), fc2}));
+  if (o.no_spatial) return;
+  auto spatial = group(*this, "SpatialGate")->register_module(
+      "spatial", std::make_shared<nn::Module>("BasicConv"));
+  spatial_conv = spatial->register_module("conv", std::make_shared<nn::Conv2d>(2, 1, 7, 1, 3, false));
+  nn::BatchNormOptions bn;
+  bn.momentum = 0.01;
+  spatial_bn = spatial->register_module("bn", std::make_shared<nn::BatchNorm2d>(1, bn));
+  NoGradGuard no_grad;
+  kaiming_normal_(spatial_conv->weight, 0, FanMode::FanOut);
+  spatial_bn->weight.zero_();  // the gate starts at sigmoid(0) = 0.5
+}
+
+Tensor CBAM::pool(const Tensor& x, const std::string& type) const {
+  if (type == "avg") return mean(x, {2, 3});
+  if (type == "max") return amax(x, {2, 3});
+  if (type == "lp") return norm(x, 2, {2, 3});
+  return logsumexp(x, {2, 3});
+}
+
+Tensor CBAM::forward(const Tensor& x) {
+  check_input("CBAM", x, gate_channels);
+  Tensor a;
+  for (const auto& type : options.pool_types) {
+    const Tensor raw = (*mlp)(pool(x, type));
+    a = a.defined() ? a + raw : raw;
+  }
+  const Tensor mc = sigmoid(a);
+  record_map("channel", mc);
+  const Tensor xc = x * mc.reshape({x.size(0), gate_channels, 1, 1});
+  if (options.no_spatial) return xc;
+  const Tensor ms = sigmoid((*spatial_bn)((*spatial_conv)(channel_pool(xc))));
+  record_map("spatial", ms);
+  return xc * ms;
+}
+
+std::string CBAM::extra_repr() const {
+  std::ostringstream os;
+  os << "gate_channels=" << gate_channels << ", reduction_ratio=" << options.reduction_ratio
+     << ", pool_types=[";
+  for (size_t i = 0; i < options.pool_types.size(); ++i)
+    os << (i ? ", " : "") << "'" << options.pool_types[i] << "'";
+  os << "], no_spatial=" << py_bool(options.no_spatial);
+  return os.str();
+}
+
+// ---- CBAMResidual (xmu) ----------------------------------------------------------------------------
+
+CBAMResidual::CBAMResidual(int64_t c, const CBAMResidualOptions& o)
+    : AttentionModule("CBAMResidual"), channel(c), options(o) {
+  check_reduction("CBAMResidual", c, o.reduction);
+  FOVEA_CHECK(o.kernel_size >= 1 && o.kernel_size % 2 == 1, "CBAMResidual: kernel_size ",
+              o.kernel_size, " must be odd and positive (padding k//2 keeps H x W only then)");
+  const int64_t hidden = c / o.reduction;
+  se = group(*this, "ca")->register_module(
+      "se", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+                std::make_shared<nn::Conv2d>(c, hidden, 1, 1, 0, false),
+                std::make_shared<nn::ReLU>(),
+                std::make_shared<nn::Conv2d>(hidden, c, 1, 1, 0, false)}));
+  auto sa = group(*this, "sa");
+  conv = sa->register_module("conv", std::make_shared<nn::Conv2d>(2, 1, o.kernel_size, 1,
+                                                                   o.kernel_size / 2, o.conv_bias));
+  if (o.spatial_bn) bn = sa->register_module("bn", std::make_shared<nn::BatchNorm2d>(1));
+}
+
+Tensor CBAMResidual::forward(const Tensor& x) {
+  check_input("CBAMResidual", x, channel);
+  const Tensor mc = sigmoid((*se)(amax(x, {2, 3}, true)) + (*se)(mean(x, {2, 3}, true)));
+  record_map("channel", mc.reshape({x.size(0), channel}));
+  const Tensor xc = x * mc;
+  Tensor z = (*conv)(channel_pool(xc));
+  if (bn) z = (*bn)(z);
+  const Tensor ms = sigmoid(z);
+  record_map("spatial", ms);
+  return xc * ms + x;
+}
+
+std::string CBAMResidual::extra_repr() const {
+  std::ostringstream os;
+  os << "channel=" << channel << ", reduction=" << options.reduction
+     << ", kernel_size=" << options.kernel_size << ", spatial_bn=" << py_bool(options.spatial_bn)
+     << ", conv_bias=" << py_bool(options.conv_bias);
+  return os.str();
+}
+
+}  // namespace fovea::attention

@@ -1,0 +1,104 @@
+#include "attention/probe.h"
+
+#include <set>
+#include <sstream>
+
+#include "attention/register.h"
+#include "engine/fovea.h"
+#include "layers/attention_slot.h"
+
+namespace fovea::probe {
+
+namespace {
+
+const char* position_name(nn::AttentionPosition p) {
+  switch (p) {
+    case nn::AttentionPosition::AfterLastNorm: return "after the block's last BN";
+    case nn::AttentionPosition::AfterFirstConv: return "after the block's first conv";
+    case nn::AttentionPosition::ReplaceSecondConv: return "replaces the block's 3x3 conv";
+    case nn::AttentionPosition::ReplaceAdd: return "replaces the residual sum";
+    case nn::AttentionPosition::StageEnd: return "after each stage but the last";
+  }
+  return "?";
+}
+
+// The module, built for the input's channels and spatial size.
+std::shared_ptr<nn::Module> build(const Request& r, const Tensor& input) {
+  attention::register_all();
+  const nn::ParsedAttention a =
+      nn::parse_attention(r.module + (r.options.empty() ? "" : ":" + r.options));
+  FOVEA_CHECK(a.spec != nullptr, "attention_probe: --module none has nothing to probe");
+  FOVEA_CHECK(input.dim() == 4, "attention_probe: input must be [N, C, H, W], got ", input.str());
+  nn::AttentionContext c;
+  c.channels = c.in_channels = c.out_channels = input.size(1);
+  c.height = input.size(2);
+  c.width = input.size(3);
+  c.options = a.options;
+  std::shared_ptr<nn::Module> m = a.spec->make(c);
+  m->to(r.dtype);
+  m->train(r.train);
+  nn::set_map_recording(*m, true);
+  return m;
+}
+
+// Every key of `in` must be an input or one of the module's tensors.
+void check_keys(const io::SafetensorsFile& in, const nn::StateDict& state) {
+  std::set<std::string> known{"input", "grad_output"};
+  for (const auto& key : state.keys()) known.insert(key);
+  for (const auto& [key, value] : in.tensors) {
+    if (known.count(key)) continue;
+    std::ostringstream valid;
+    for (const auto& k : known) valid << (k == *known.begin() ? "" : ", ") << k;
+    FOVEA_FAIL("attention_probe: unknown key \"", key, "\" in the input file (valid: ",
+               valid.str(), ")");
+  }
+  FOVEA_CHECK(in.contains("input"), "attention_probe: the input file has no \"input\"");
+  FOVEA_CHECK(in.contains("grad_output"), "attention_probe: the input file has no \"grad_output\"");
+}
+
+}  // namespace
+
+io::NamedTensors run(const Request& r, const io::SafetensorsFile& in) {
+  FOVEA_CHECK(in.contains("input"), "attention_probe: the input file has no \"input\"");
+  Tensor x = in.at("input").to(r.dtype).detach();  // a new leaf: the caller's tensor stays as is
+  x.set_requires_grad();
+  std::shared_ptr<nn::Module> m = build(r, x);
+  const nn::StateDict state = m->state_dict();
+  check_keys(in, state);
+  nn::StateDict given;
+  for (const auto& [key, value] : in.tensors) {
+    if (!state.contains(key)) continue;
+    const DType want = state.at(key).dtype();  // a float64 file feeds a float32 run too
+    given.insert(key, value.dtype() == DType::Int64 ? value : value.to(want));
+  }
+  m->load_state_dict(given, /*strict=*/false);  // shape mismatches name the key
+
+  const Tensor y = (*m)(x);
+  const Tensor g = in.at("grad_output");
+  FOVEA_CHECK(g.shape() == y.shape(), "attention_probe: grad_output is ", g.str(),
+              " but the output is ", y.str());
+  y.backward(g.to(y.dtype()));
+
+  io::NamedTensors out{{"output", y.detach()}, {"grad.input", x.grad()}};
+  for (const auto& [name, p] : m->named_parameters())
+    out.emplace_back("grad." + name, p.grad().defined() ? p.grad() : zeros_like(p));
+  for (const auto& [name, b] : m->named_buffers()) out.emplace_back("after." + name, b);
+  for (const auto& [name, map] : nn::attention_maps(*m)) out.emplace_back("map." + name, map);
+  return out;
+}
+
+std::string list_modules() {
+  attention::register_all();
+  std::ostringstream os;
+  for (const auto& name : nn::attention_names()) {
+    if (name == "none") continue;
+    const nn::AttentionSpec* s = nn::find_attention(name);
+    os << name << ": " << s->help << "\n    position: " << position_name(s->position)
+       << ", name in a block: " << s->child_name << "\n";
+    for (const auto& o : s->options)
+      os << "    " << o.name << "=" << o.default_value << "  " << o.help << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace fovea::probe

@@ -1,0 +1,33 @@
+// examples/attention_probe's work, callable from tests: build one attention module from its name and
+// options, load the parameters and buffers a file gives (the rest keep the module's own init),
+// run one forward and one backward with the file's input and upstream gradient, and return what
+// a student (or a comparison with PyTorch) wants to see.
+//
+//   in:  input [N, C, H, W], grad_output (the output's shape), and any parameter or buffer under
+//        its state_dict name
+//   out: output, grad.input, grad.<param> for every parameter (zeros where the forward did not
+//        use it), after.<buffer> for every buffer after the forward, map.<name> for every map
+//        the module records
+// A key that is none of these, a missing input or gradient, or a shape that does not fit is an
+// error naming the key and the shapes.
+#pragma once
+
+#include <string>
+
+#include "engine/io/safetensors.h"
+
+namespace fovea::probe {
+
+struct Request {
+  std::string module;   // a registered attention name
+  std::string options;  // "k=v,..."; empty: the defaults
+  bool train = true;
+  DType dtype = DType::Float64;
+};
+
+io::NamedTensors run(const Request& request, const io::SafetensorsFile& in);
+
+// Every module with its position, options and defaults, for --list.
+std::string list_modules();
+
+}  // namespace fovea::probe

@@ -1,0 +1,37 @@
+#include "attention/se.h"
+
+#include <sstream>
+
+#include "engine/fovea.h"
+#include "layers/activation.h"
+
+namespace fovea::attention {
+
+SE::SE(int64_t c, const SEOptions& o) : AttentionModule("SE"), channels(c), options(o) {
+  FOVEA_CHECK(o.reduction >= 1 && c >= 1 && c / o.reduction >= 1, "SE: channels ", c,
+              " // reduction ", o.reduction, " must be >= 1 (spec §21)");
+  const int64_t hidden = c / o.reduction;
+  fc = register_module("fc", std::make_shared<nn::Sequential>(
+                                 std::initializer_list<std::shared_ptr<nn::Module>>{
+                                     std::make_shared<nn::Linear>(c, hidden, o.bias),
+                                     std::make_shared<nn::ReLU>(),
+                                     std::make_shared<nn::Linear>(hidden, c, o.bias),
+                                     std::make_shared<nn::Sigmoid>()}));
+}
+
+Tensor SE::forward(const Tensor& x) {
+  FOVEA_CHECK(x.dim() == 4 && x.size(1) == channels, "SE: expected input [N, ", channels,
+              ", H, W], got ", x.str());
+  const Tensor e = (*fc)(mean(x, {2, 3}));
+  record_map("channel", e);
+  return x * e.reshape({x.size(0), channels, 1, 1});
+}
+
+std::string SE::extra_repr() const {
+  std::ostringstream os;
+  os << "channels=" << channels << ", reduction=" << options.reduction
+     << ", bias=" << (options.bias ? "True" : "False");
+  return os.str();
+}
+
+}  // namespace fovea::attention

@@ -1,0 +1,160 @@
+// PyTorch parity of every attention module and variant: each fixture of
+// tests/fixtures/attention (written by make_attention_fixtures.py from reference modules with
+// the spec's names) goes through the probe (attention/probe.h) exactly as attention_probe
+// would run it, and every tensor the reference wrote must come back: output, input and
+// parameter gradients, updated buffers and maps. Relative error = max |a - r| / max |r| per
+// tensor, at most 1e-10 in float64.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <iomanip>
+#include <set>
+#include <sstream>
+
+#include "attention/probe.h"
+#include "attention/register.h"
+#include "engine/fovea.h"
+
+using namespace fovea;
+
+namespace {
+
+struct Fixture {
+  std::string name;  // "cbam-train"
+  std::string in, out;
+};
+
+std::vector<Fixture> fixtures() {
+  const std::filesystem::path dir = std::filesystem::path(FOVEA_TEST_FIXTURES) / "attention";
+  std::vector<Fixture> found;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string file = entry.path().filename().string();
+    const std::string suffix = ".in.safetensors";
+    if (file.size() <= suffix.size() || file.compare(file.size() - suffix.size(), suffix.size(), suffix))
+      continue;
+    const std::string name = file.substr(0, file.size() - suffix.size());
+    found.push_back({name, entry.path().string(), (dir / (name + ".out.safetensors")).string()});
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return found;
+}
+
+probe::Request request_of(const io::SafetensorsFile& in) {
+  probe::Request r;
+  r.module = in.metadata.at("module");
+  r.options = in.metadata.at("options");
+  r.train = in.metadata.at("mode") == "train";
+  return r;
+}
+
+double relative_error(const Tensor& actual, const Tensor& reference) {
+  const Tensor a = actual.to(DType::Float64), r = reference.to(DType::Float64);
+  const double scale = amax(abs(r)).item();
+  const double diff = amax(abs(a - r)).item();
+  return scale > 0 ? diff / scale : diff;
+}
+
+}  // namespace
+
+TEST_CASE("attention fixtures: every module and variant matches PyTorch in float64") {
+  const std::vector<Fixture> all = fixtures();
+  REQUIRE(all.size() >= 9);
+  std::set<std::string> modules;
+  std::ostringstream table;
+  table << "fixture | output | grad.input | worst parameter gradient | worst buffer / map\n";
+  for (const Fixture& f : all) {
+    CAPTURE(f.name);
+    const io::SafetensorsFile in = io::load_safetensors(f.in);
+    const io::SafetensorsFile expected = io::load_safetensors(f.out);
+    const probe::Request r = request_of(in);
+    modules.insert(r.module);
+    const io::NamedTensors actual = probe::run(r, in);
+    // The same keys, in any order.
+    std::set<std::string> actual_keys, expected_keys;
+    for (const auto& item : actual) actual_keys.insert(item.first);
+    for (const auto& item : expected.tensors) expected_keys.insert(item.first);
+    CHECK(actual_keys == expected_keys);
+    double worst_param = 0, worst_other = 0;
+    for (const auto& [key, value] : actual) {
+      if (!expected.contains(key)) continue;
+      const Tensor& want = expected.at(key);
+      INFO(key, ": ", value.str(), " against ", want.str());
+      REQUIRE(value.shape() == want.shape());
+      if (want.dtype() == DType::Int64) {  // num_batches_tracked
+        CHECK(value.to_vector<int64_t>() == want.to_vector<int64_t>());
+        continue;
+      }
+      const double e = relative_error(value, want);
+      CHECK(e <= 1e-10);
+      if (key.rfind("grad.", 0) == 0 && key != "grad.input") worst_param = std::max(worst_param, e);
+      if (key.rfind("after.", 0) == 0 || key.rfind("map.", 0) == 0)
+        worst_other = std::max(worst_other, e);
+    }
+    table << f.name << " | " << std::setprecision(2) << std::scientific
+          << relative_error(actual[0].second, expected.at("output")) << " | "
+          << relative_error(actual[1].second, expected.at("grad.input")) << " | " << worst_param
+          << " | " << worst_other << "\n";
+  }
+  MESSAGE(table.str());
+  // Every built-in module has at least one fixture.
+  for (const auto& name : attention::builtin_names()) {
+    CAPTURE(name);
+    CHECK(modules.count(name) == 1);
+  }
+}
+
+TEST_CASE("attention probe: bad files are errors naming the key and the shapes") {
+  const io::SafetensorsFile good = io::load_safetensors(
+      std::string(FOVEA_TEST_FIXTURES) + "/attention/cbam-train.in.safetensors");
+  const probe::Request r = request_of(good);
+  auto with = [&](const std::function<void(io::NamedTensors&)>& edit) {
+    io::SafetensorsFile f = good;
+    edit(f.tensors);
+    return f;
+  };
+  auto drop = [](io::NamedTensors& t, const std::string& key) {
+    t.erase(std::remove_if(t.begin(), t.end(), [&](const auto& i) { return i.first == key; }),
+            t.end());
+  };
+  CHECK_THROWS_WITH_AS(probe::run(r, with([](auto& t) { t.emplace_back("input3", zeros({1})); })),
+                       doctest::Contains("attention_probe: unknown key \"input3\" in the input "
+                                         "file (valid: ChannelGate.mlp.1.bias"),
+                       Error);
+  CHECK_THROWS_WITH_AS(probe::run(r, with([&](auto& t) { drop(t, "input"); })),
+                       doctest::Contains("the input file has no \"input\""), Error);
+  CHECK_THROWS_WITH_AS(probe::run(r, with([&](auto& t) { drop(t, "grad_output"); })),
+                       doctest::Contains("the input file has no \"grad_output\""), Error);
+  CHECK_THROWS_WITH_AS(
+      probe::run(r, with([](auto& t) {
+                   for (auto& [k, v] : t)
+                     if (k == "grad_output") v = zeros({2, 16, 5, 5}, DType::Float64);
+                 })),
+      doctest::Contains("grad_output is float64[2, 16, 5, 5] but the output is float64[2, 16, 5, 6]"),
+      Error);
+  CHECK_THROWS_WITH_AS(
+      probe::run(r, with([](auto& t) {
+                   for (auto& [k, v] : t)
+                     if (k == "ChannelGate.mlp.1.weight") v = zeros({3, 16}, DType::Float64);
+                 })),
+      doctest::Contains("ChannelGate.mlp.1.weight"), Error);
+  CHECK_THROWS_WITH_AS(
+      probe::run(r, with([](auto& t) {
+                   for (auto& [k, v] : t)
+                     if (k == "input") v = zeros({2, 8, 5, 6}, DType::Float64);
+                 })),
+      doctest::Contains("shape mismatch for \"ChannelGate.mlp.1.weight\": the state dict has "
+                        "[4, 16], the module has [2, 8]"),
+      Error);
+  probe::Request unknown = r;
+  unknown.options = "reduction=4";
+  CHECK_THROWS_WITH_AS(probe::run(unknown, good),
+                       doctest::Contains("attention cbam: unknown option \"reduction\""), Error);
+  // float32 runs too, within float32's accuracy of the float64 reference.
+  probe::Request f32 = r;
+  f32.dtype = DType::Float32;
+  const io::NamedTensors out = probe::run(f32, good);
+  const io::SafetensorsFile want = io::load_safetensors(
+      std::string(FOVEA_TEST_FIXTURES) + "/attention/cbam-train.out.safetensors");
+  CHECK(out[0].second.dtype() == DType::Float32);
+  CHECK(relative_error(out[0].second, want.at("output")) < 1e-5);
+}
