@@ -140,4 +140,44 @@ std::string CBAMResidual::extra_repr() const {
   return os.str();
 }
 
+// ---- registration ----------------------------------------------------------------------------------
+
+nn::AttentionSpec cbam_spec() {
+  nn::AttentionSpec s;
+  s.position = nn::AttentionPosition::AfterLastNorm;
+  s.child_name = "cbam";
+  s.help = "CBAM, official: channel gate then 7x7 spatial gate with BN (spec §2a)";
+  s.options = {{"reduction_ratio", "16", "hidden width of the shared MLP: channels // ratio"},
+               {"pool_types", "avg+max", "channel descriptors, '+'-separated: avg, max, lp, lse"},
+               {"no_spatial", "false", "channel gate only"}};
+  s.make = [](const nn::AttentionContext& c) {
+    CBAMOptions o;
+    o.reduction_ratio = c.options.integer("reduction_ratio");
+    o.pool_types = c.options.list("pool_types", {"avg", "max", "lp", "lse"});
+    o.no_spatial = c.options.flag("no_spatial");
+    return std::make_shared<CBAM>(c.channels, o);
+  };
+  return s;
+}
+
+nn::AttentionSpec cbam_residual_spec() {
+  nn::AttentionSpec s;
+  s.position = nn::AttentionPosition::AfterLastNorm;
+  s.child_name = "cbam";
+  s.help = "CBAM, the seed's residual variant: Y = CBAM(X) + X (spec §2b)";
+  s.options = {{"reduction", "16", "hidden width of the 1x1-conv MLP: channels // reduction"},
+               {"kernel_size", "7", "spatial conv kernel (odd)"},
+               {"spatial_bn", "false", "BatchNorm after the spatial conv"},
+               {"conv_bias", "true", "bias in the spatial conv"}};
+  s.make = [](const nn::AttentionContext& c) {
+    CBAMResidualOptions o;
+    o.reduction = c.options.integer("reduction");
+    o.kernel_size = c.options.integer("kernel_size");
+    o.spatial_bn = c.options.flag("spatial_bn");
+    o.conv_bias = c.options.flag("conv_bias");
+    return std::make_shared<CBAMResidual>(c.channels, o);
+  };
+  return s;
+}
+
 }  // namespace fovea::attention

@@ -81,4 +81,8 @@ class CBAMResidual : public nn::AttentionModule {
 // The spatial descriptor both variants use: cat(max over C, mean over C) -> [N, 2, H, W].
 Tensor channel_pool(const Tensor& x);
 
+// "cbam" and "cbam_residual" in the slot (attention/register.h).
+nn::AttentionSpec cbam_spec();
+nn::AttentionSpec cbam_residual_spec();
+
 }  // namespace fovea::attention

@@ -34,4 +34,20 @@ std::string SE::extra_repr() const {
   return os.str();
 }
 
+nn::AttentionSpec se_spec() {
+  nn::AttentionSpec s;
+  s.position = nn::AttentionPosition::AfterLastNorm;
+  s.child_name = "se";
+  s.help = "Squeeze-and-Excitation (spec §1)";
+  s.options = {{"reduction", "16", "hidden width channels // reduction"},
+               {"bias", "false", "biases in both FC layers (true: the Caffe / timm models)"}};
+  s.make = [](const nn::AttentionContext& c) {
+    SEOptions o;
+    o.reduction = c.options.integer("reduction");
+    o.bias = c.options.flag("bias");
+    return std::make_shared<SE>(c.channels, o);
+  };
+  return s;
+}
+
 }  // namespace fovea::attention

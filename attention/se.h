@@ -34,4 +34,7 @@ class SE : public nn::AttentionModule {
   std::shared_ptr<nn::Sequential> fc;
 };
 
+// "se" in the slot (attention/register.h): its position, options and factory.
+nn::AttentionSpec se_spec();
+
 }  // namespace fovea::attention
