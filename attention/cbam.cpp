@@ -166,13 +166,13 @@ nn::AttentionSpec cbam_residual_spec() {
   s.child_name = "cbam";
   s.help = "CBAM, the seed's residual variant: Y = CBAM(X) + X (spec §2b)";
   s.options = {{"reduction", "16", "hidden width of the 1x1-conv MLP: channels // reduction"},
-               {"kernel_size", "7", "spatial conv kernel (odd)"},
+               {"kernel_size", "7", "spatial conv kernel (odd, 1..99)"},
                {"spatial_bn", "false", "BatchNorm after the spatial conv"},
                {"conv_bias", "true", "bias in the spatial conv"}};
   s.make = [](const nn::AttentionContext& c) {
     CBAMResidualOptions o;
     o.reduction = c.options.integer("reduction");
-    o.kernel_size = c.options.integer("kernel_size");
+    o.kernel_size = c.options.integer("kernel_size", 1, 99);
     o.spatial_bn = c.options.flag("spatial_bn");
     o.conv_bias = c.options.flag("conv_bias");
     return std::make_shared<CBAMResidual>(c.channels, o);

@@ -3,8 +3,16 @@
 #include <mutex>
 #include <utility>
 
+#include "attention/bam.h"
 #include "attention/cbam.h"
+#include "attention/coord_attention.h"
+#include "attention/eca.h"
+#include "attention/fcanet.h"
+#include "attention/gam.h"
 #include "attention/se.h"
+#include "attention/sge.h"
+#include "attention/shuffle_attention.h"
+#include "attention/triplet.h"
 
 namespace fovea::attention {
 
@@ -13,9 +21,17 @@ namespace {
 // One line per module: its slot name and the spec its own file defines (<module>_spec()).
 std::vector<std::pair<std::string, nn::AttentionSpec>> builtin_specs() {
   return {
+      {"bam", bam_spec()},
+      {"ca", ca_spec()},
       {"cbam", cbam_spec()},
       {"cbam_residual", cbam_residual_spec()},
+      {"eca", eca_spec()},
+      {"fca", fcanet_spec()},
+      {"gam", gam_spec()},
+      {"sa", sa_spec()},
       {"se", se_spec()},
+      {"sge", sge_spec()},
+      {"triplet", triplet_spec()},
   };
 }
 

@@ -151,6 +151,16 @@ int64_t AttentionOptions::integer(const std::string& name) const {
   return int64_t(v);
 }
 
+int64_t AttentionOptions::integer(const std::string& name, int64_t lo, int64_t hi) const {
+  const int64_t v = integer(name);
+  if (v < lo || v > hi) {
+    std::ostringstream range;
+    range << "an integer in " << lo << ".." << hi;
+    bad_value(name, range.str());
+  }
+  return v;
+}
+
 bool AttentionOptions::flag(const std::string& name) const {
   const std::string& s = raw(name);
   if (s == "true" || s == "1") return true;

@@ -89,6 +89,9 @@ class AttentionOptions {
   const std::string& module() const { return module_; }
   std::string text(const std::string& name) const;
   int64_t integer(const std::string& name) const;
+  // An integer in [lo, hi]; for sizes the module cannot check against the data (a kernel size:
+  // 10^5 would allocate gigabytes before any forward could refuse it).
+  int64_t integer(const std::string& name, int64_t lo, int64_t hi) const;
   double number(const std::string& name) const;
   bool flag(const std::string& name) const;  // true/false, 1/0
   // One of `allowed`; an error lists them.

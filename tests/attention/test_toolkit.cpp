@@ -98,6 +98,9 @@ TEST_CASE("attention options: defaults, values, and errors that list what is val
   CHECK_THROWS_WITH_AS(cbam_options("no_spatial=1,no_spatial=0"), Contains("given twice"), Error);
   CHECK_THROWS_WITH_AS(cbam_options("reduction_ratio=8.5").integer("reduction_ratio"),
                        Contains("option reduction_ratio=8.5 is not an integer"), Error);
+  CHECK_THROWS_WITH_AS(nn::parse_attention("cbam_residual:kernel_size=100001")
+                           .options.integer("kernel_size", 1, 99),
+                       Contains("option kernel_size=100001 is not an integer in 1..99"), Error);
   CHECK_THROWS_WITH_AS(cbam_options("no_spatial=yes").flag("no_spatial"),
                        Contains("no_spatial=yes is not true or false"), Error);
   const std::vector<std::string> pools{"avg", "max", "lp", "lse"};

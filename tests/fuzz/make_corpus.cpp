@@ -218,6 +218,18 @@ void augment_seeds() {
   for (const auto& [name, spec] : specs) write("fuzz_augment", name, Bytes(spec.begin(), spec.end()));
 }
 
+void attention_seeds() {
+  const std::vector<std::pair<std::string, std::string>> specs = {
+      {"se", "se"},
+      {"se-bias", "se:reduction=4,bias=true"},
+      {"cbam", "cbam:reduction_ratio=8,pool_types=avg+max+lp+lse"},
+      {"cbam-no-spatial", "cbam:no_spatial=true"},
+      {"cbam-residual", "cbam_residual:kernel_size=3,spatial_bn=true,conv_bias=false"},
+      {"none", "none"}};
+  for (const auto& [name, spec] : specs)
+    write("fuzz_attention", name, Bytes(spec.begin(), spec.end()));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -233,6 +245,7 @@ int main(int argc, char** argv) {
     safetensors_seeds();
     checkpoint_seeds();
     augment_seeds();
+    attention_seeds();
   } catch (const std::exception& e) {
     std::cerr << "fuzz_make_corpus: " << e.what() << "\n";
     return 1;
