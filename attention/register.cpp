@@ -12,6 +12,7 @@
 #include "attention/se.h"
 #include "attention/sge.h"
 #include "attention/shuffle_attention.h"
+#include "attention/sk.h"
 #include "attention/triplet.h"
 
 namespace fovea::attention {
@@ -31,6 +32,8 @@ std::vector<std::pair<std::string, nn::AttentionSpec>> builtin_specs() {
       {"sa", sa_spec()},
       {"se", se_spec()},
       {"sge", sge_spec()},
+      {"sk", sk_spec()},
+      {"sk_xmu", sk_xmu_spec()},
       {"triplet", triplet_spec()},
   };
 }

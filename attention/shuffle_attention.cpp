@@ -1,6 +1,8 @@
 #include "attention/shuffle_attention.h"
 
+#include <cstdint>
 #include <sstream>
+#include <string>
 
 #include "engine/fovea.h"
 
@@ -11,8 +13,11 @@ namespace {
 // c' = C / (2G), checked before any parameter of that size exists (spec §21).
 int64_t sub_channels(int64_t c, int64_t groups) {
   FOVEA_CHECK(groups >= 1, "ShuffleAttention: groups ", groups, " must be >= 1");
-  FOVEA_CHECK(c >= 1 && c % (2 * groups) == 0, "ShuffleAttention: channels ", c,
-              " not divisible by 2*groups=", 2 * groups, " (spec §21; use groups <= channels/2)");
+  // groups <= c / 2 first: 2 * groups may not even fit in int64 (found by fuzz_attention).
+  FOVEA_CHECK(c >= 1 && groups <= c / 2 && c % (2 * groups) == 0, "ShuffleAttention: channels ",
+              c, " not divisible by 2*groups=",
+              groups <= INT64_MAX / 2 ? std::to_string(2 * groups) : "2*" + std::to_string(groups),
+              " (spec §21; use groups <= channels/2)");
   return c / (2 * groups);
 }
 

@@ -9,6 +9,7 @@
 #include "attention/register.h"
 #include "engine/fovea.h"
 #include "layers/resnet.h"
+#include "support/fuzz_regressions.h"
 #include "support/module_check.h"
 
 using namespace fovea;
@@ -54,6 +55,12 @@ TEST_CASE("ShuffleAttention: official names, shapes and init, the constraint") {
   CHECK_THROWS_WITH_AS(ShuffleAttention(16, {0}),
                        Contains("ShuffleAttention: groups 0 must be >= 1"), Error);
   CHECK(ShuffleAttention(16, {8}).state_dict().at("cweight").shape() == Shape{1, 1, 1, 1});
+  // A groups count whose double overflows int64 (fuzz_attention's input): the same error.
+  attention::register_all();
+  const std::vector<uint8_t> text = test::fuzz_input("fuzz_attention", "sa-groups-overflow");
+  CHECK_THROWS_WITH_AS(nn::cifar_resnet(8, 10, 3, nn::Shortcut::A, std::string(text.begin(), text.end())),
+                       Contains("channels 16 not divisible by 2*groups=2*4777777777777777777"),
+                       Error);
   CHECK_THROWS_WITH_AS((*sa)(randn({2, 128, 4, 4})),
                        Contains("ShuffleAttention: expected input [N, 256, H, W]"), Error);
 }

@@ -225,6 +225,14 @@ void attention_seeds() {
       {"cbam", "cbam:reduction_ratio=8,pool_types=avg+max+lp+lse"},
       {"cbam-no-spatial", "cbam:no_spatial=true"},
       {"cbam-residual", "cbam_residual:kernel_size=3,spatial_bn=true,conv_bias=false"},
+      {"bam", "bam:reduction_ratio=4,combine=prod"},
+      {"eca", "eca:k_size=5"},
+      {"sa", "sa:groups=4"},
+      {"sge", "sge:groups=8,xmu_init=true"},
+      {"ca", "ca:reduction=4"},
+      {"gam", "gam:spatial_groups=2,shuffle=out"},
+      {"fca", "fca:reduction=4,dct_size=fixed7"},
+      {"triplet", "triplet:no_spatial=true"},
       {"none", "none"}};
   for (const auto& [name, spec] : specs)
     write("fuzz_attention", name, Bytes(spec.begin(), spec.end()));
