@@ -78,8 +78,7 @@ BAM::BAM(int64_t c, const BAMOptions& o) : AttentionModule("BAM"), gate_channel(
 }
 
 Tensor BAM::forward(const Tensor& x) {
-  FOVEA_CHECK(x.dim() == 4 && x.size(1) == gate_channel, "BAM: expected input [N, ",
-              gate_channel, ", H, W], got ", x.str());
+  check_input(x, gate_channel);
   // The channel gate's BatchNorm1d sees one value per channel and sample: PyTorch refuses N = 1
   // in training, and so do we, before any NaN could appear.
   FOVEA_CHECK(!is_training() || options.num_layers == 0 || x.size(0) > 1,

@@ -11,23 +11,10 @@ namespace fovea::attention {
 
 namespace {
 
-// A named container: the reference nests parameters one level deeper than the math needs
-// (ChannelGate.mlp, SpatialGate.spatial.conv), and the names must match.
-std::shared_ptr<nn::Module> group(nn::Module& parent, const std::string& name) {
-  return parent.register_module(name, std::make_shared<nn::Module>(name));
-}
-
-void check_input(const char* module, const Tensor& x, int64_t channels) {
-  FOVEA_CHECK(x.dim() == 4 && x.size(1) == channels, module, ": expected input [N, ", channels,
-              ", H, W], got ", x.str());
-}
-
 void check_reduction(const char* module, int64_t channels, int64_t r) {
   FOVEA_CHECK(r >= 1 && channels >= 1 && channels / r >= 1, module, ": channels ", channels,
               " // reduction ", r, " must be >= 1 (spec §21)");
 }
-
-const char* py_bool(bool b) { return b ? "True" : "False"; }
 
 }  // namespace
 
@@ -51,13 +38,13 @@ CBAM::CBAM(int64_t c, const CBAMOptions& o) : AttentionModule("CBAM"), gate_chan
     fc1->bias.zero_();  // model_resnet.py zeroes every bias
     fc2->bias.zero_();
   }
-  mlp = group(*this, "ChannelGate")
+  mlp = nn::add_group(*this, "ChannelGate")
             ->register_module("mlp", std::make_shared<nn::Sequential>(
                                          std::initializer_list<std::shared_ptr<nn::Module>>{
                                              std::make_shared<nn::Flatten>(), fc1,
                                              std::make_shared<nn::ReLU>(), fc2}));
   if (o.no_spatial) return;
-  auto spatial = group(*this, "SpatialGate")->register_module(
+  auto spatial = nn::add_group(*this, "SpatialGate")->register_module(
       "spatial", std::make_shared<nn::Module>("BasicConv"));
   spatial_conv = spatial->register_module("conv", std::make_shared<nn::Conv2d>(2, 1, 7, 1, 3, false));
   nn::BatchNormOptions bn;
@@ -76,7 +63,7 @@ Tensor CBAM::pool(const Tensor& x, const std::string& type) const {
 }
 
 Tensor CBAM::forward(const Tensor& x) {
-  check_input("CBAM", x, gate_channels);
+  check_input(x, gate_channels);
   Tensor a;
   for (const auto& type : options.pool_types) {
     const Tensor raw = (*mlp)(pool(x, type));
@@ -97,7 +84,7 @@ std::string CBAM::extra_repr() const {
      << ", pool_types=[";
   for (size_t i = 0; i < options.pool_types.size(); ++i)
     os << (i ? ", " : "") << "'" << options.pool_types[i] << "'";
-  os << "], no_spatial=" << py_bool(options.no_spatial);
+  os << "], no_spatial=" << nn::py_bool(options.no_spatial);
   return os.str();
 }
 
@@ -109,19 +96,19 @@ CBAMResidual::CBAMResidual(int64_t c, const CBAMResidualOptions& o)
   FOVEA_CHECK(o.kernel_size >= 1 && o.kernel_size % 2 == 1, "CBAMResidual: kernel_size ",
               o.kernel_size, " must be odd and positive (padding k//2 keeps H x W only then)");
   const int64_t hidden = c / o.reduction;
-  se = group(*this, "ca")->register_module(
+  se = nn::add_group(*this, "ca")->register_module(
       "se", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
                 std::make_shared<nn::Conv2d>(c, hidden, 1, 1, 0, false),
                 std::make_shared<nn::ReLU>(),
                 std::make_shared<nn::Conv2d>(hidden, c, 1, 1, 0, false)}));
-  auto sa = group(*this, "sa");
+  auto sa = nn::add_group(*this, "sa");
   conv = sa->register_module("conv", std::make_shared<nn::Conv2d>(2, 1, o.kernel_size, 1,
                                                                    o.kernel_size / 2, o.conv_bias));
   if (o.spatial_bn) bn = sa->register_module("bn", std::make_shared<nn::BatchNorm2d>(1));
 }
 
 Tensor CBAMResidual::forward(const Tensor& x) {
-  check_input("CBAMResidual", x, channel);
+  check_input(x, channel);
   const Tensor mc = sigmoid((*se)(amax(x, {2, 3}, true)) + (*se)(mean(x, {2, 3}, true)));
   record_map("channel", mc.reshape({x.size(0), channel}));
   const Tensor xc = x * mc;
@@ -135,8 +122,8 @@ Tensor CBAMResidual::forward(const Tensor& x) {
 std::string CBAMResidual::extra_repr() const {
   std::ostringstream os;
   os << "channel=" << channel << ", reduction=" << options.reduction
-     << ", kernel_size=" << options.kernel_size << ", spatial_bn=" << py_bool(options.spatial_bn)
-     << ", conv_bias=" << py_bool(options.conv_bias);
+     << ", kernel_size=" << options.kernel_size << ", spatial_bn=" << nn::py_bool(options.spatial_bn)
+     << ", conv_bias=" << nn::py_bool(options.conv_bias);
   return os.str();
 }
 

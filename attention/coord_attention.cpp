@@ -38,8 +38,7 @@ CoordAtt::CoordAtt(int64_t in, int64_t out, const CoordAttOptions& o)
 }
 
 Tensor CoordAtt::forward(const Tensor& x) {
-  FOVEA_CHECK(x.dim() == 4 && x.size(1) == inp, "CoordAtt: expected input [N, ", inp,
-              ", H, W], got ", x.str());
+  check_input(x, inp);
   const int64_t h = x.size(2), w = x.size(3);
   const Tensor x_h = mean(x, {3}, true);                           // [N, C, H, 1]
   const Tensor x_w = mean(x, {2}, true).permute({0, 1, 3, 2});     // [N, C, W, 1]

@@ -25,8 +25,13 @@ int64_t checked_kernel_size(int64_t c, const ECAOptions& o) {
 int64_t ECA::adaptive_kernel_size(int64_t c, double gamma, double b) {
   FOVEA_CHECK(c >= 1, "ECA: channels ", c, " must be >= 1");
   FOVEA_CHECK(gamma > 0, "ECA: gamma ", gamma, " must be > 0");
-  const auto t = static_cast<int64_t>(std::abs((std::log2(static_cast<double>(c)) + b) / gamma));
-  return t % 2 == 1 ? t : t + 1;
+  // Bounded in double before the cast: a tiny gamma or a huge b would ask for a kernel of
+  // millions (gigabytes), or past int64 (undefined).
+  const double t = std::abs((std::log2(static_cast<double>(c)) + b) / gamma);
+  FOVEA_CHECK(t <= 99, "ECA: the adaptive kernel size |(log2 ", c, " + b ", b, ") / gamma ", gamma,
+              "| = ", t, " is more than 99; give k_size or a larger gamma");
+  const auto k = static_cast<int64_t>(t);
+  return k % 2 == 1 ? k : k + 1;
 }
 
 ECA::ECA(int64_t c, const ECAOptions& o)
@@ -37,8 +42,7 @@ ECA::ECA(int64_t c, const ECAOptions& o)
 }
 
 Tensor ECA::forward(const Tensor& x) {
-  FOVEA_CHECK(x.dim() == 4 && x.size(1) == channels, "ECA: expected input [N, ", channels,
-              ", H, W], got ", x.str());
+  check_input(x, channels);
   const int64_t n = x.size(0);
   const Tensor z = (*conv)(mean(x, {2, 3}).reshape({n, 1, channels}));  // [N, 1, C]
   const Tensor a = sigmoid(z).reshape({n, channels});

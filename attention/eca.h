@@ -14,7 +14,7 @@
 // Kernel size (spec §4 and §20 #4: the official bias-free module with the paper's adaptive k, and
 // an override): k_size 0 (the default) takes the adaptive
 //   t = int(|(log2 C + b) / gamma|),  k = t if t is odd else t + 1     (gamma 2, b 1)
-// which gives k = 3 for C in [8, 64), 5 for [128, 2048), 7 at 2048. The paper's formula is kept
+// which gives k = 3 for C in [8, 128), 5 for [128, 2048), 7 at 2048. The paper's formula is kept
 // without timm's k >= 3 clamp, so C < 8 gets k = 1 (a per-channel scale); k_size overrides it
 // with any odd k >= 1 (the official models fix 3, 5, 5, 7 per stage). log2 is exact at powers of
 // two, where the quotient can land on an integer and truncation would otherwise be fragile.

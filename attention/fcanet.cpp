@@ -22,12 +22,6 @@ const std::vector<std::string>& method_names() {
   return names;
 }
 
-std::string joined(const std::vector<std::string>& items) {
-  std::ostringstream os;
-  for (size_t i = 0; i < items.size(); ++i) os << (i ? ", " : "") << items[i];
-  return os.str();
-}
-
 // The official 32-entry tables (cfzd/FcaNet get_freq_indices), x along H, y along W, 7x7 grid.
 struct Table {
   const char* kind;
@@ -62,7 +56,7 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> fca_frequencies(const std:
   const auto& names = method_names();
   FOVEA_CHECK(std::find(names.begin(), names.end(), method) != names.end(),
               "MultiSpectralAttentionLayer: unknown freq_sel_method \"", method, "\" (",
-              joined(names), ")");
+              nn::join(names), ")");
   const auto count = size_t(std::stoi(method.substr(3)));
   for (const Table& t : kTables) {
     if (method.compare(0, 3, t.kind) != 0) continue;
@@ -95,8 +89,7 @@ MultiSpectralAttentionLayer::MultiSpectralAttentionLayer(int64_t c, int64_t h, i
 }
 
 Tensor MultiSpectralAttentionLayer::forward(const Tensor& x) {
-  FOVEA_CHECK(x.dim() == 4 && x.size(1) == channel, "MultiSpectralAttentionLayer: expected input [N, ",
-              channel, ", H, W], got ", x.str());
+  check_input(x, channel);
   // Any other map size is pooled to the filters' size, as the official forward does.
   const bool same = x.size(2) == dct_h && x.size(3) == dct_w;
   const Tensor xp = same ? x : adaptive_avg_pool2d(x, {dct_h, dct_w});
@@ -129,7 +122,7 @@ int64_t dct_size(const std::string& rule, int64_t given, int64_t map, int stage)
 nn::AttentionSpec fcanet_spec() {
   nn::AttentionSpec s;
   s.position = nn::AttentionPosition::AfterLastNorm;
-  s.child_name = "fca";
+  s.child_name = "att";  // FcaNet's blocks: self.att
   s.help = "FcaNet multi-spectral channel attention: SE on fixed 2-D DCT frequencies (spec §11)";
   s.options = {{"reduction", "16", "hidden width channels // reduction"},
                {"freq_sel_method", "top16", "frequencies: top, low or bot x 1, 2, 4, 8, 16, 32"},
@@ -145,6 +138,10 @@ nn::AttentionSpec fcanet_spec() {
     const std::string rule = c.options.choice("dct_size", {"max7", "reference", "fixed7"});
     const int64_t h = dct_size(rule, c.options.integer("dct_h", 0, 256), c.height, c.stage);
     const int64_t w = dct_size(rule, c.options.integer("dct_w", 0, 256), c.width, c.stage);
+    // The tables' frequencies are scaled by dct // 7: below 7 every one becomes the DC term.
+    FOVEA_CHECK(rule == "reference" || (h >= 7 && w >= 7), "attention fca: a DCT size of ", h,
+                "x", w, " turns every frequency into the DC term (spec §21: dct // 7 >= 1); "
+                "dct_size=reference asks for that on purpose");
     return std::make_shared<MultiSpectralAttentionLayer>(c.channels, h, w, o);
   };
   return s;

@@ -21,8 +21,8 @@
 // (56, 28, 14, 7), so the 7x7 table scales by 8, 4, 2, 1. The slot (fcanet_spec) picks the size
 // from the block's H x W with the rule `dct_size` (or takes dct_h / dct_w as given):
 //   max7 (default)  dct = max(7, H) x max(7, W): the official sizing on every map of 7 or more,
-//                   and small maps (CIFAR's 4x4) are pooled up to 7x7 (by replication) instead
-//                   of collapsing
+//                   and small maps (CIFAR's 4x4) are pooled up to 7x7 (adaptive average pooling:
+//                   overlapping bins) instead of collapsing
 //   reference       dct = H x W, the official arithmetic everywhere: below 7 the scale H / 7 is
 //                   0 and every frequency collapses to (0, 0), a sqrt(HW)-scaled SE (spec §11)
 //   fixed7          dct = 7 x 7 on every map (adaptive pooling down or up to 7x7)

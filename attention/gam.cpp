@@ -12,8 +12,6 @@ namespace fovea::attention {
 
 namespace {
 
-const char* py_bool(bool b) { return b ? "True" : "False"; }
-
 std::shared_ptr<nn::Conv2d> conv7x7(int64_t in, int64_t out, int64_t groups) {
   Conv2dOptions o;
   o.padding = {3, 3};
@@ -55,8 +53,7 @@ Tensor GAM::channel_shuffle(const Tensor& x, int64_t groups) {
 }
 
 Tensor GAM::forward(const Tensor& x) {
-  FOVEA_CHECK(x.dim() == 4 && x.size(1) == in_channels, "GAM: expected input [N, ", in_channels,
-              ", H, W], got ", x.str());
+  check_input(x, in_channels);
   // The MLP mixes channels at each pixel separately: Linear acts on the last dim of [N, H, W, C].
   Tensor mc = (*channel_attention)(x.permute({0, 2, 3, 1})).permute({0, 3, 1, 2});
   if (options.channel_sigmoid) mc = sigmoid(mc);
@@ -77,7 +74,7 @@ Tensor GAM::forward(const Tensor& x) {
 std::string GAM::extra_repr() const {
   std::ostringstream os;
   os << "in_channels=" << in_channels << ", rate=" << options.rate
-     << ", channel_sigmoid=" << py_bool(options.channel_sigmoid)
+     << ", channel_sigmoid=" << nn::py_bool(options.channel_sigmoid)
      << ", spatial_groups=" << options.spatial_groups << ", shuffle=" << options.shuffle;
   return os.str();
 }
@@ -90,9 +87,9 @@ nn::AttentionSpec gam_spec() {
   s.options = {{"rate", "4", "reduction of the channel MLP and the spatial convs: channels // rate"},
                {"channel_sigmoid", "true", "sigmoid on the channel branch (false: the seed's)"},
                {"spatial_groups", "1", "groups of both 7x7 convs (the paper's ResNet-50 uses > 1)"},
-               {"shuffle", "mid",
-                "channel shuffle when spatial_groups > 1: mid (between the convs), out (of the "
-                "spatial map), none"}};
+               {"shuffle", "out",
+                "channel shuffle when spatial_groups > 1: out (of the spatial map, as the "
+                "copied reference code), mid (between the convs, ShuffleNet's), none"}};
   s.make = [](const nn::AttentionContext& c) {
     GAMOptions o;
     o.rate = c.options.integer("rate");

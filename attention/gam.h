@@ -21,9 +21,10 @@
 // Options: rate (4; C/r = C // rate, the seed's int(C / rate)), channel_sigmoid (true: the
 // spec's decision, §20 #10; false: seed parity), spatial_groups (1: plain convs; g > 1: both
 // 7x7 convs grouped, the paper's ResNet-50 setting, whose group count no code gives), shuffle
-// (mid: between the two grouped convs, so the second sees every group of the first, as in
-// ShuffleNet; out: on the sigmoid map, as the widely copied GAM_Attention(group=True) code,
-// which shuffles by 4 = its rate = its groups; none). out_channels = C always (the slot).
+// (out, the default: on the sigmoid map, as the widely copied GAM_Attention(group=True) code,
+// which shuffles by 4 = its rate = its groups; mid: between the two grouped convs, so the
+// second sees every group of the first, as in ShuffleNet, an option no reference code has;
+// none). out_channels = C always (the slot).
 // Init: PyTorch's default (Linear / Conv2d kaiming_uniform(a=sqrt 5) weights and uniform
 // biases, BN 1 / 0, momentum 0.1).
 // Maps: "channel" = sigmoid(Mc) (Mc without the sigmoid) [N, C, H, W], "spatial" = Ms
@@ -42,7 +43,7 @@ struct GAMOptions {
   int64_t rate = 4;
   bool channel_sigmoid = true;
   int64_t spatial_groups = 1;
-  std::string shuffle = "mid";  // mid, out, none (only used when spatial_groups > 1)
+  std::string shuffle = "out";  // out, mid, none (only used when spatial_groups > 1)
 };
 
 class GAM : public nn::AttentionModule {

@@ -20,8 +20,7 @@ SE::SE(int64_t c, const SEOptions& o) : AttentionModule("SE"), channels(c), opti
 }
 
 Tensor SE::forward(const Tensor& x) {
-  FOVEA_CHECK(x.dim() == 4 && x.size(1) == channels, "SE: expected input [N, ", channels,
-              ", H, W], got ", x.str());
+  check_input(x, channels);
   const Tensor e = (*fc)(mean(x, {2, 3}));
   record_map("channel", e);
   return x * e.reshape({x.size(0), channels, 1, 1});
@@ -30,7 +29,7 @@ Tensor SE::forward(const Tensor& x) {
 std::string SE::extra_repr() const {
   std::ostringstream os;
   os << "channels=" << channels << ", reduction=" << options.reduction
-     << ", bias=" << (options.bias ? "True" : "False");
+     << ", bias=" << nn::py_bool(options.bias);
   return os.str();
 }
 

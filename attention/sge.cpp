@@ -33,8 +33,7 @@ SpatialGroupEnhance::SpatialGroupEnhance(int64_t c, const SGEOptions& o)
       bias(register_parameter("bias", full({1, o.groups, 1, 1}, o.xmu_init ? 0.0 : 1.0))) {}
 
 Tensor SpatialGroupEnhance::forward(const Tensor& x) {
-  FOVEA_CHECK(x.dim() == 4 && x.size(1) == channels, "SpatialGroupEnhance: expected input [N, ",
-              channels, ", H, W], got ", x.str());
+  check_input(x, channels);
   const int64_t n = x.size(0), g = options.groups, h = x.size(2), w = x.size(3);
   check_spatial(h, w);
   const Tensor xg = x.reshape({n * g, channels / g, h, w});

@@ -36,8 +36,7 @@ ShuffleAttention::ShuffleAttention(int64_t c, const ShuffleAttentionOptions& o)
 }
 
 Tensor ShuffleAttention::forward(const Tensor& x) {
-  FOVEA_CHECK(x.dim() == 4 && x.size(1) == channel, "ShuffleAttention: expected input [N, ",
-              channel, ", H, W], got ", x.str());
+  check_input(x, channel);
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3), g = options.groups;
   const std::vector<Tensor> halves = chunk(x.reshape({n * g, channel / g, h, w}), 2, 1);
   const Tensor& x0 = halves[0];

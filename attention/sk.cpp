@@ -8,12 +8,6 @@ namespace fovea::attention {
 
 namespace {
 
-std::shared_ptr<nn::Module> group(nn::Module& parent, const std::string& name) {
-  return parent.register_module(name, std::make_shared<nn::Module>(name));
-}
-
-const char* py_bool(bool b) { return b ? "True" : "False"; }
-
 // Bounds on what a user may ask for: a 101x101 kernel or 1000 paths would allocate gigabytes
 // before any forward could refuse them.
 constexpr int64_t kMaxKernel = 31, kMaxDilation = 32, kMaxPaths = 16;
@@ -94,15 +88,15 @@ SKConv::SKConv(int64_t in, int64_t out, int64_t s, const SKConvOptions& o)
 
   nn::BatchNormOptions bn;
   bn.momentum = o.bn_momentum;
-  auto paths = group(*this, "paths");
+  auto paths = nn::add_group(*this, "paths");
   for (int64_t i = 0; i < m; ++i) {
-    auto p = group(*paths, std::to_string(i));
+    auto p = nn::add_group(*paths, std::to_string(i));
     const auto& kd = o.kernels[size_t(i)];
     convs.push_back(
         p->register_module("conv", path_conv(in, out, kd.first, kd.second, s, o.groups, false)));
     bns.push_back(p->register_module("bn", std::make_shared<nn::BatchNorm2d>(out, bn)));
   }
-  auto attn = group(*this, "attn");
+  auto attn = nn::add_group(*this, "attn");
   fc_reduce = attn->register_module("fc_reduce", std::make_shared<nn::Conv2d>(out, d, 1, 1, 0, false));
   if (o.fuse_bn) fuse_bn = attn->register_module("bn", std::make_shared<nn::BatchNorm2d>(d, bn));
   fc_select =
@@ -115,8 +109,7 @@ SKConv::SKConv(int64_t in, int64_t out, int64_t s, const SKConvOptions& o)
 }
 
 Tensor SKConv::forward(const Tensor& x) {
-  FOVEA_CHECK(x.dim() == 4 && x.size(1) == in_channels, "SKConv: expected input [N, ", in_channels,
-              ", H, W], got ", x.str());
+  check_input(x, in_channels);
   std::vector<Tensor> u;
   for (size_t i = 0; i < convs.size(); ++i) u.push_back(relu((*bns[i])((*convs[i])(x))));
   Tensor total = u[0];
@@ -137,7 +130,7 @@ std::string SKConv::extra_repr() const {
   for (size_t i = 0; i < options.kernels.size(); ++i)
     os << (i ? "+" : "") << options.kernels[i].first << "d" << options.kernels[i].second;
   os << ", groups=" << options.groups << ", r=" << options.r << ", L=" << options.L
-     << ", d=" << d << ", fuse_bn=" << py_bool(options.fuse_bn)
+     << ", d=" << d << ", fuse_bn=" << nn::py_bool(options.fuse_bn)
      << ", bn_momentum=" << options.bn_momentum;
   return os.str();
 }
@@ -161,22 +154,21 @@ SKAttention::SKAttention(int64_t c, int64_t s, const SKAttentionOptions& o)
               " must be divisible by group=", o.group);
   FOVEA_CHECK(o.reduction >= 1 && o.L >= 1, "SKAttention: reduction ", o.reduction, " and L ",
               o.L, " must be >= 1");
-  auto list = group(*this, "convs");
+  auto list = nn::add_group(*this, "convs");
   for (int64_t i = 0; i < m; ++i) {
-    auto p = group(*list, std::to_string(i));
+    auto p = nn::add_group(*list, std::to_string(i));
     const int64_t k = o.kernels[size_t(i)];
     convs.push_back(p->register_module("conv", path_conv(c, c, k, 1, s, o.group, true)));
     bns.push_back(p->register_module("bn", std::make_shared<nn::BatchNorm2d>(c)));
   }
   fc = register_module("fc", std::make_shared<nn::Linear>(c, d));
-  auto heads = group(*this, "fcs");
+  auto heads = nn::add_group(*this, "fcs");
   for (int64_t i = 0; i < m; ++i)
     fcs.push_back(heads->register_module(std::to_string(i), std::make_shared<nn::Linear>(d, c)));
 }
 
 Tensor SKAttention::forward(const Tensor& x) {
-  FOVEA_CHECK(x.dim() == 4 && x.size(1) == channels, "SKAttention: expected input [N, ", channels,
-              ", H, W], got ", x.str());
+  check_input(x, channels);
   std::vector<Tensor> u;
   for (size_t i = 0; i < convs.size(); ++i) u.push_back(relu((*bns[i])((*convs[i])(x))));
   Tensor total = u[0];

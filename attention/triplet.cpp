@@ -8,8 +8,6 @@ namespace fovea::attention {
 
 namespace {
 
-const char* py_bool(bool b) { return b ? "True" : "False"; }
-
 // ZPool of X along `dim` (the axis the gate's rotation puts first), rotated by `perm` so that the
 // two pooled maps become the conv's 2 input channels: cat(max, mean) [N, 2, ., .].
 Tensor zpool(const Tensor& x, int64_t dim, const std::vector<int64_t>& perm) {
@@ -50,8 +48,7 @@ Tensor TripletAttention::gate(const Gate& g, const Tensor& z) {
 }
 
 Tensor TripletAttention::forward(const Tensor& x) {
-  FOVEA_CHECK(x.dim() == 4 && x.size(1) == gate_channels, "TripletAttention: expected input [N, ",
-              gate_channels, ", H, W], got ", x.str());
+  check_input(x, gate_channels);
   // C-W: pool H; the gate's [N, 1, C, W] goes back to [N, C, 1, W] (permute (0,2,1,3) is its own
   // inverse).
   const Tensor cw = gate(channel_gate_h, zpool(x, 2, {0, 2, 1, 3})).permute({0, 2, 1, 3});
@@ -67,8 +64,8 @@ Tensor TripletAttention::forward(const Tensor& x) {
 
 std::string TripletAttention::extra_repr() const {
   std::ostringstream os;
-  os << "gate_channels=" << gate_channels << ", no_spatial=" << py_bool(options.no_spatial)
-     << ", zero_spatial_gamma=" << py_bool(options.zero_spatial_gamma);
+  os << "gate_channels=" << gate_channels << ", no_spatial=" << nn::py_bool(options.no_spatial)
+     << ", zero_spatial_gamma=" << nn::py_bool(options.zero_spatial_gamma);
   return os.str();
 }
 

@@ -25,12 +25,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
   }
 }
 
-std::string joined(const std::vector<std::string>& items, const char* sep) {
-  std::ostringstream os;
-  for (size_t i = 0; i < items.size(); ++i) os << (i ? sep : "") << items[i];
-  return os.str();
-}
-
 void set_recording_below(Module& m, bool on) {
   if (auto* a = dynamic_cast<AttentionModule*>(&m)) a->set_recording(on);
   for (auto& child : m.named_children()) set_recording_below(*child.second, on);
@@ -50,8 +44,13 @@ const Tensor& AttentionModule::map(const std::string& name) const {
   std::vector<std::string> names;
   for (const auto& item : maps_) names.push_back(item.first);
   FOVEA_FAIL(type_name(), ": no attention map \"", name, "\" (",
-             recording_ ? "recorded: " + joined(names, ", ") : std::string("recording is off"),
+             recording_ ? "recorded: " + join(names, ", ") : std::string("recording is off"),
              ")");
+}
+
+void AttentionModule::check_input(const Tensor& x, int64_t channels) const {
+  FOVEA_CHECK(x.dim() == 4 && x.size(1) == channels, type_name(), ": expected input [N, ", channels,
+              ", H, W], got ", x.str());
 }
 
 void AttentionModule::record_map(const std::string& name, const Tensor& value) {
@@ -66,6 +65,12 @@ void AttentionModule::record_map(const std::string& name, const Tensor& value) {
 }
 
 void set_map_recording(Module& root, bool on) { set_recording_below(root, on); }
+
+std::shared_ptr<Module> add_group(Module& parent, const std::string& name,
+                                  const std::string& type_name) {
+  return parent.register_module(name,
+                                std::make_shared<Module>(type_name.empty() ? name : type_name));
+}
 
 std::vector<std::pair<std::string, Tensor>> attention_maps(const Module& root) {
   std::vector<std::pair<std::string, Tensor>> out;
@@ -96,7 +101,7 @@ AttentionOptions::AttentionOptions(std::string module, std::vector<AttentionOpti
   if (text.empty()) return;
   std::vector<std::string> names;
   for (const auto& d : declared_) names.push_back(d.name);
-  const std::string valid = names.empty() ? "it takes none" : "valid: " + joined(names, ", ");
+  const std::string valid = names.empty() ? "it takes none" : "valid: " + join(names, ", ");
   for (const std::string& item : split(text, ',')) {
     const size_t eq = item.find('=');
     FOVEA_CHECK(eq != std::string::npos && eq > 0, "attention ", module_, ": option \"", item,
@@ -173,7 +178,7 @@ std::string AttentionOptions::choice(const std::string& name,
   const std::string& s = raw(name);
   for (const auto& a : allowed)
     if (s == a) return s;
-  bad_value(name, "one of " + joined(allowed, ", "));
+  bad_value(name, "one of " + join(allowed, ", "));
 }
 
 std::vector<std::string> AttentionOptions::list(const std::string& name,
@@ -183,7 +188,7 @@ std::vector<std::string> AttentionOptions::list(const std::string& name,
     bool ok = false;
     for (const auto& a : allowed) ok = ok || items[i] == a;
     for (size_t j = 0; j < i; ++j) ok = ok && items[j] != items[i];
-    if (!ok) bad_value(name, "a '+'-separated list of distinct items from " + joined(allowed, ", "));
+    if (!ok) bad_value(name, "a '+'-separated list of distinct items from " + join(allowed, ", "));
   }
   return items;
 }
@@ -193,7 +198,7 @@ std::string AttentionOptions::given() const {
   for (const auto& d : declared_)
     for (const auto& g : given_)
       if (g.first == d.name) items.push_back(g.first + "=" + g.second);
-  return joined(items, ",");
+  return join(items, ",");
 }
 
 // ---- registry ------------------------------------------------------------------------------------
@@ -214,7 +219,7 @@ const AttentionSpec* find_attention(const std::string& name) {
   if (it != registry().end()) return &it->second;
   std::vector<std::string> known{"none"};
   for (const auto& entry : registry()) known.push_back(entry.first);
-  FOVEA_FAIL("attention: unknown module \"", name, "\" (known: ", joined(known, ", "), ")");
+  FOVEA_FAIL("attention: unknown module \"", name, "\" (known: ", join(known, ", "), ")");
 }
 
 std::vector<std::string> attention_names() {

@@ -46,6 +46,8 @@ class AttentionModule : public Module {
   const Tensor& map(const std::string& name) const;  // error naming the module and the name
 
  protected:
+  // x must be [N, channels, H, W]; else an error naming the module and x's shape.
+  void check_input(const Tensor& x, int64_t channels) const;
   // Keeps a detached copy of `value` under `name` (replacing the last forward's) when recording;
   // does nothing otherwise.
   void record_map(const std::string& name, const Tensor& value);
@@ -54,6 +56,12 @@ class AttentionModule : public Module {
   bool recording_ = false;
   std::vector<std::pair<std::string, Tensor>> maps_;
 };
+
+// A child that only holds children, for reference names nested deeper than the math needs
+// (CBAM's ChannelGate.mlp): registered in `parent` under `name`, printed as `type_name` (default:
+// the name).
+std::shared_ptr<Module> add_group(Module& parent, const std::string& name,
+                                  const std::string& type_name = "");
 
 // Turns recording on or off for every AttentionModule in `root` (root included).
 void set_map_recording(Module& root, bool on);

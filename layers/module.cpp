@@ -306,6 +306,14 @@ std::ostream& operator<<(std::ostream& os, const Module& m) {
   return os;
 }
 
+const char* py_bool(bool b) { return b ? "True" : "False"; }
+
+std::string join(const std::vector<std::string>& items, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < items.size(); ++i) s.append(i ? sep : "").append(items[i]);
+  return s;
+}
+
 std::string pair_repr(const std::array<int64_t, 2>& v) {
   std::ostringstream os;  // not string operator+: GCC 12 warns falsely (-Wrestrict) on that
   os << '(' << v[0] << ", " << v[1] << ')';

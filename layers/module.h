@@ -174,5 +174,9 @@ std::ostream& operator<<(std::ostream& os, const Module& m);
 
 // "(a, b)" as PyTorch prints a pair in extra_repr (kernel_size=(3, 3)).
 std::string pair_repr(const std::array<int64_t, 2>& v);
+// "True" / "False", as PyTorch prints a flag in extra_repr.
+const char* py_bool(bool b);
+// The items with `sep` between them (lists of names in messages and reprs).
+std::string join(const std::vector<std::string>& items, const char* sep = ", ");
 
 }  // namespace fovea::nn

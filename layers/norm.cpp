@@ -10,7 +10,6 @@
 namespace fovea::nn {
 
 namespace {
-std::string bool_str(bool b) { return b ? "True" : "False"; }
 Tensor maybe(bool present, Tensor t) { return present ? t : Tensor(); }
 }  // namespace
 
@@ -63,8 +62,8 @@ std::string BatchNorm::extra_repr() const {
   std::ostringstream os;
   os << num_features << ", eps=" << options.eps << ", momentum=";
   if (options.momentum) os << *options.momentum; else os << "None";
-  os << ", affine=" << bool_str(options.affine)
-     << ", track_running_stats=" << bool_str(options.track_running_stats);
+  os << ", affine=" << py_bool(options.affine)
+     << ", track_running_stats=" << py_bool(options.track_running_stats);
   return os.str();
 }
 
@@ -91,7 +90,7 @@ Tensor GroupNorm::forward(const Tensor& x) { return group_norm(x, num_groups, we
 std::string GroupNorm::extra_repr() const {
   std::ostringstream os;
   os << num_groups << ", " << num_channels << ", eps=" << eps
-     << ", affine=" << bool_str(weight.defined());
+     << ", affine=" << py_bool(weight.defined());
   return os.str();
 }
 
@@ -114,7 +113,7 @@ std::string LayerNorm::extra_repr() const {
   for (size_t i = 0; i < normalized_shape.size(); ++i)
     os << (i ? ", " : "") << normalized_shape[i];
   os << (normalized_shape.size() == 1 ? ",)" : ")") << ", eps=" << eps
-     << ", elementwise_affine=" << bool_str(weight.defined());
+     << ", elementwise_affine=" << py_bool(weight.defined());
   return os.str();
 }
 

@@ -33,8 +33,8 @@ std::string pool_repr(const Pool2dOptions& o, bool max) {
   os << "kernel_size=" << window_repr(o.kernel) << ", stride=" << window_repr(stride)
      << ", padding=" << window_repr(o.padding);
   if (max) os << ", dilation=" << window_repr(o.dilation);
-  os << ", ceil_mode=" << (o.ceil_mode ? "True" : "False");
-  if (!max) os << ", count_include_pad=" << (o.count_include_pad ? "True" : "False");
+  os << ", ceil_mode=" << py_bool(o.ceil_mode);
+  if (!max) os << ", count_include_pad=" << py_bool(o.count_include_pad);
   return os.str();
 }
 

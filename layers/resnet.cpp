@@ -220,8 +220,10 @@ ResNet::ResNet(const ResNetConfig& c) : Module("ResNet"), config(c) {
       ctx.height = ctx.width = size;
       ctx.stage = int(s) + 1;
       ctx.options = attention.options;
-      after = register_module(attention.spec->child_name + std::to_string(s + 1),
-                              attention.spec->make(ctx));
+      std::shared_ptr<Module> m = attention.spec->make(ctx);
+      FOVEA_CHECK(m != nullptr, "ResNet: attention \"", attention.options.module(),
+                  "\" built nothing");
+      after = register_module(attention.spec->child_name + std::to_string(s + 1), m);
     }
     stage_attention_.push_back(after);
   }

@@ -59,6 +59,13 @@ TEST_CASE("ECA: name, init, constraints and the spec's options") {
   CHECK_THROWS_WITH_AS(ECA(16, {4}), Contains("ECA: k_size 4 must be odd and positive"), Error);
   CHECK_THROWS_WITH_AS(ECA(16, {-3}), Contains("ECA: k_size -3 must be odd and positive"), Error);
   CHECK_THROWS_WITH_AS(ECA(16, {0, 0, 1}), Contains("ECA: gamma 0 must be > 0"), Error);
+  // A gamma of 1e-7 would ask for a kernel of 5e7 (gigabytes), 1e-300 for one past int64.
+  CHECK_THROWS_WITH_AS(ECA(16, {0, 1e-7, 1}),
+                       Contains("ECA: the adaptive kernel size |(log2 16 + b 1) / gamma 1e-07| = "
+                                "5e+07 is more than 99"),
+                       Error);
+  CHECK_THROWS_WITH_AS(ECA(16, {0, 1e-300, 1}), Contains("is more than 99"), Error);
+  CHECK_THROWS_WITH_AS(ECA(16, {0, 2, -1e30}), Contains("is more than 99"), Error);
   CHECK_THROWS_WITH_AS(ECA(0), Contains("ECA: channels 0 must be >= 1"), Error);
   CHECK_THROWS_WITH_AS(m(randn({2, 32, 4, 4})), Contains("ECA: expected input [N, 256, H, W]"),
                        Error);

@@ -121,12 +121,12 @@ TEST_CASE("FcaNet: the slot's DCT size rules max7, reference and fixed7") {
   attention::register_all();
   auto net = nn::cifar_resnet(8, 10, 3, nn::Shortcut::A, "fca", 32);
   const auto st = net->state_dict();
-  CHECK(st.at("layer1.0.fca.dct_layer.weight").shape() == Shape{16, 32, 32});
-  CHECK(st.at("layer3.0.fca.dct_layer.weight").shape() == Shape{64, 8, 8});
-  CHECK(st.at("layer3.0.fca.fc.0.weight").shape() == Shape{4, 64});
+  CHECK(st.at("layer1.0.att.dct_layer.weight").shape() == Shape{16, 32, 32});
+  CHECK(st.at("layer3.0.att.dct_layer.weight").shape() == Shape{64, 8, 8});
+  CHECK(st.at("layer3.0.att.fc.0.weight").shape() == Shape{4, 64});
   CHECK((*net)(randn({2, 3, 32, 32})).shape() == Shape{2, 10});
   auto unsized = nn::cifar_resnet(8, 10, 3, nn::Shortcut::A, "fca:dct_size=reference");
-  CHECK(unsized->state_dict().at("layer2.0.fca.dct_layer.weight").shape() == Shape{32, 28, 28});
+  CHECK(unsized->state_dict().at("layer2.0.att.dct_layer.weight").shape() == Shape{32, 28, 28});
   CHECK((*unsized)(randn({2, 3, 16, 16})).shape() == Shape{2, 10});  // pooled to the DCT size
 }
 
@@ -144,6 +144,10 @@ TEST_CASE("FcaNet: constraints and errors") {
                        Contains("option dct_h=-2 is not an integer in 0..256"), Error);
   CHECK_THROWS_WITH_AS(from_slot(16, 8, 8, "dct_w=100000"),
                        Contains("option dct_w=100000 is not an integer in 0..256"), Error);
+  CHECK_THROWS_WITH_AS(from_slot(16, 8, 8, "dct_h=6"),
+                       Contains("a DCT size of 6x8 turns every frequency into the DC term"),
+                       Error);
+  CHECK(dct_shape(from_slot(16, 8, 8, "dct_h=6,dct_size=reference")) == Shape{6, 8});
   CHECK_THROWS_WITH_AS(from_slot(16, 8, 8, "dct_size=max8"), Contains("dct_size"), Error);
   CHECK_THROWS_WITH_AS(from_slot(16, 8, 8, "freq_sel_method=mid16"), Contains("freq_sel_method"),
                        Error);

@@ -19,17 +19,14 @@ namespace {
 
 double sigmoid_of(double v) { return 1 / (1 + std::exp(-v)); }
 
-// Float64, with weight (and bias) moved off the init: at weight 0 the gate is the constant
+// Float64, with weight and bias moved off the init: at weight 0 the gate is the constant
 // sigmoid(bias), the normalisation's gradient is multiplied by 0, and a gradient check of it
-// would be vacuous.
+// would be vacuous. Scale 1: the weight ~ N(0, 1), so the normalised map is not damped.
 std::shared_ptr<SpatialGroupEnhance> sge64(int64_t channels, const SGEOptions& options,
                                            uint64_t seed) {
   auto m = std::make_shared<SpatialGroupEnhance>(channels, options);
   m->to(DType::Float64);
-  Generator gen(seed);
-  NoGradGuard no_grad;
-  m->weight.copy_(randn(m->weight.shape(), DType::Float64, &gen));
-  m->bias.add_(0.3 * randn(m->bias.shape(), DType::Float64, &gen));
+  test::move_parameters(*m, seed, 1.0);
   return m;
 }
 

@@ -24,6 +24,15 @@ std::shared_ptr<ShuffleAttention> sa64(int64_t channels, int64_t groups) {
   return m;
 }
 
+// As sa64, every parameter moved off the init: there cweight and sweight are 0, the channel
+// mean and the GroupNorm reach the output multiplied by 0, and a gradient check would see
+// nothing of their gradients.
+std::shared_ptr<ShuffleAttention> sa64_moved(int64_t channels, int64_t groups, uint64_t seed) {
+  auto m = sa64(channels, groups);
+  test::move_parameters(*m, seed);
+  return m;
+}
+
 }  // namespace
 
 TEST_CASE("ShuffleAttention: official names, shapes and init, the constraint") {
@@ -112,11 +121,11 @@ TEST_CASE("ShuffleAttention: gates away from init, train equals eval, 1x1 maps s
 }
 
 TEST_CASE("gradcheck: ShuffleAttention, c' = 4, 2 and 1, float64") {
-  test::check_module_gradients("ShuffleAttention G=2", sa64(16, 2), {2, 16, 3, 4});
-  test::check_module_gradients("ShuffleAttention G=4", sa64(16, 4), {3, 16, 4, 3});
-  test::check_module_gradients("ShuffleAttention G=8", sa64(16, 8), {2, 16, 3, 3});
-  test::check_module_directional("ShuffleAttention 4x64x16x16", sa64(64, 16), {4, 64, 16, 16}, 1,
-                                 test::kRealisticEps);
+  test::check_module_gradients("ShuffleAttention G=2", sa64_moved(16, 2, 1), {2, 16, 3, 4});
+  test::check_module_gradients("ShuffleAttention G=4", sa64_moved(16, 4, 2), {3, 16, 4, 3});
+  test::check_module_gradients("ShuffleAttention G=8", sa64_moved(16, 8, 3), {2, 16, 3, 3});
+  test::check_module_directional("ShuffleAttention 4x64x16x16", sa64_moved(64, 16, 4),
+                                 {4, 64, 16, 16}, 1, test::kRealisticEps);
 }
 
 TEST_CASE("ShuffleAttention in a CIFAR ResNet: after the last BN of every block, as sa") {

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "engine/fovea.h"
+
 namespace fovea::test {
 
 void check_module_gradients(const std::string& name, const std::shared_ptr<nn::Module>& module,
@@ -45,6 +47,16 @@ void check_module_directional(const std::string& name, const std::shared_ptr<nn:
   for (const auto& [pname, p] : params) module->replace_parameter(pname, p);
   INFO(name, ": ", r.summary());
   CHECK(r.ok);
+}
+
+void move_parameters(nn::Module& m, uint64_t seed, double scale) {
+  Generator gen(seed);
+  NoGradGuard no_grad;
+  for (const auto& named : m.named_parameters()) {
+    Tensor p = named.second;
+    if (!is_floating(p.dtype())) continue;
+    p.add_(scale * randn(p.shape(), p.dtype(), &gen).to(p.device()));
+  }
 }
 
 }  // namespace fovea::test

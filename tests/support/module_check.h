@@ -28,4 +28,11 @@ void check_module_directional(const std::string& name, const std::shared_ptr<nn:
                               const Shape& input_shape, uint64_t seed = 1,
                               double eps = GradcheckOptions{}.eps);
 
+// Adds scale * N(0, 1) (a Generator seeded with `seed`) to every floating-point parameter of
+// `m`, in place. Several modules start with a path multiplied by a parameter that is 0 (CBAM's
+// spatial BN weight, Shuffle Attention's cweight and sweight, SGE's weight): at init a gradient
+// check sees that path's gradient as 0 on both sides and checks nothing of it. Move the
+// parameters first.
+void move_parameters(nn::Module& m, uint64_t seed, double scale = 0.3);
+
 }  // namespace fovea::test
