@@ -25,28 +25,6 @@ std::shared_ptr<CoordAtt> ca64(int64_t channels, int64_t reduction, bool train) 
   return m;
 }
 
-// test::check_module_gradients over the input and every parameter but `skip`, which keeps its
-// value. In training conv1.bias has no effect on the output (bn1 subtracts the batch mean of
-// each channel right after it), so its gradient is exactly zero and a check of it would be
-// vacuous; the test below checks that zero instead, and the eval-mode check covers it.
-void check_gradients_except(const std::string& name, const std::shared_ptr<nn::Module>& module,
-                            const Shape& input_shape, const std::string& skip) {
-  std::vector<std::pair<std::string, Tensor>> params;
-  for (const auto& named : module->named_parameters())
-    if (named.first != skip) params.push_back(named);
-  REQUIRE(params.size() + 1 == module->named_parameters().size());
-  std::vector<Shape> shapes{input_shape};
-  for (const auto& named : params) shapes.push_back(named.second.shape());
-  test::OpCase c{name, shapes, [module, params](const std::vector<Tensor>& x) {
-                   for (size_t i = 0; i < params.size(); ++i)
-                     module->replace_parameter(params[i].first, x[i + 1]);
-                   return (*module)(x[0]);
-                 }};
-  c.layouts = {test::Layout::Contiguous, test::Layout::Permuted};
-  test::check_op_cases({c});
-  for (const auto& named : params) module->replace_parameter(named.first, named.second);
-}
-
 }  // namespace
 
 TEST_CASE("CoordAtt: official names, mip, mbv2 init and the constraint") {
@@ -152,10 +130,12 @@ TEST_CASE("CoordAtt: in training the BN cancels conv1.bias, whose gradient is ze
 }
 
 TEST_CASE("gradcheck: CoordAtt in train and eval, float64") {
-  check_gradients_except("CoordAtt train", ca64(16, 4, true), {2, 16, 3, 4}, "conv1.bias");
+  // In training bn1 cancels conv1.bias (its gradient is exactly 0; the test above checks it).
+  test::check_train_gradients_except("CoordAtt train", ca64(16, 4, true), {2, 16, 3, 4},
+                                     {"conv1.bias"});
   test::check_module_gradients("CoordAtt eval", ca64(16, 4, false), {2, 16, 3, 4});
-  check_gradients_except("CoordAtt train mip 8 > C // 32", ca64(24, 32, true), {3, 24, 4, 2},
-                         "conv1.bias");
+  test::check_train_gradients_except("CoordAtt train mip 8 > C // 32", ca64(24, 32, true),
+                                     {3, 24, 4, 2}, {"conv1.bias"});
   test::check_module_gradients("CoordAtt eval mip 8 > C // 32", ca64(24, 32, false), {3, 24, 4, 2});
   test::check_module_directional("CoordAtt 4x64x16x16", ca64(64, 32, true), {4, 64, 16, 16}, 1,
                                  test::kRealisticEps);

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "engine/fovea.h"
 
 namespace fovea::test {
@@ -23,6 +25,44 @@ void check_module_gradients(const std::string& name, const std::shared_ptr<nn::M
   c.layouts = std::move(layouts);
   check_op_cases({c});
   for (const auto& [pname, p] : params) module->replace_parameter(pname, p);
+}
+
+void check_train_gradients_except(const std::string& name, const std::shared_ptr<nn::Module>& m,
+                                  const Shape& shape, const std::vector<std::string>& skipped) {
+  m->train();
+  auto is_skipped = [&](const std::string& key) {
+    return std::find(skipped.begin(), skipped.end(), key) != skipped.end();
+  };
+  std::vector<std::pair<std::string, Tensor>> checked;
+  for (const auto& named : m->named_parameters())
+    if (!is_skipped(named.first)) checked.push_back(named);
+  REQUIRE(checked.size() + skipped.size() == m->named_parameters().size());
+  std::vector<Shape> shapes{shape};
+  for (const auto& named : checked) shapes.push_back(named.second.shape());
+  OpCase c{name + " (train)", shapes, [m, checked](const std::vector<Tensor>& x) {
+                   for (size_t i = 0; i < checked.size(); ++i)
+                     m->replace_parameter(checked[i].first, x[i + 1]);
+                   return (*m)(x[0]);
+                 }};
+  c.layouts = {Layout::Contiguous, Layout::Permuted};
+  check_op_cases({c});
+  for (const auto& named : checked) m->replace_parameter(named.first, named.second);
+
+  m->zero_grad();
+  const Tensor x = randn(shape, DType::Float64);
+  const Tensor y = (*m)(x);
+  y.backward(randn(y.shape(), DType::Float64));
+  double largest = 0;
+  for (const auto& named : checked) largest = std::max(largest, amax(abs(named.second.grad())).item());
+  CHECK(largest > 1e-3);
+  for (const auto& named : m->named_parameters()) {
+    if (!is_skipped(named.first)) continue;
+    CAPTURE(named.first);
+    const Tensor g = named.second.grad();
+    REQUIRE(g.defined());
+    CHECK(amax(abs(g)).item() <= 1e-13 * largest);
+  }
+  m->zero_grad();
 }
 
 void check_module_directional(const std::string& name, const std::shared_ptr<nn::Module>& module,
