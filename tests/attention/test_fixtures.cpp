@@ -85,7 +85,9 @@ TEST_CASE("attention fixtures: every module and variant matches PyTorch in float
     for (const auto& item : expected.tensors)
       if (item.first.rfind("grad.", 0) == 0)
         grad_scale = std::max(grad_scale, amax(abs(item.second.to(DType::Float64))).item());
-    for (const auto& [key, value] : actual) {
+    for (const auto& item : actual) {
+      const std::string& key = item.first;  // not bindings: INFO's lambda captures them
+      const Tensor& value = item.second;
       if (!expected.contains(key)) continue;
       const Tensor& want = expected.at(key);
       INFO(key, ": ", value.str(), " against ", want.str());

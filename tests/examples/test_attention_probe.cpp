@@ -26,7 +26,9 @@ TEST_CASE("attention_probe program: round-trips a fixture, lists modules, refuse
   const io::SafetensorsFile got = io::load_safetensors(out);
   const io::SafetensorsFile want = io::load_safetensors(kFixtures + "cbam-all-pools.out.safetensors");
   CHECK(got.tensors.size() == want.tensors.size());
-  for (const auto& [key, value] : want.tensors) {
+  for (const auto& item : want.tensors) {
+    const std::string& key = item.first;  // not a binding: CAPTURE's lambda captures it
+    const Tensor& value = item.second;
     CAPTURE(key);
     REQUIRE(got.contains(key));
     const Tensor a = got.at(key).to(DType::Float64), r = value.to(DType::Float64);
