@@ -44,8 +44,7 @@ std::shared_ptr<nn::Linear> linear(int64_t in, int64_t out) {
 }  // namespace
 
 BAM::BAM(int64_t c, const BAMOptions& o) : AttentionModule("BAM"), gate_channel(c), options(o) {
-  FOVEA_CHECK(o.reduction_ratio >= 1 && c >= 1 && c / o.reduction_ratio >= 1, "BAM: channels ",
-              c, " // reduction_ratio ", o.reduction_ratio, " must be >= 1 (spec §21)");
+  check_reduction(c, o.reduction_ratio, "reduction_ratio");
   FOVEA_CHECK(o.num_layers >= 0 && o.dilation_conv_num >= 0, "BAM: num_layers ", o.num_layers,
               " and dilation_conv_num ", o.dilation_conv_num, " must be >= 0");
   FOVEA_CHECK(o.dilation_val >= 1, "BAM: dilation_val ", o.dilation_val, " must be >= 1");

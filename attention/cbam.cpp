@@ -9,15 +9,6 @@
 
 namespace fovea::attention {
 
-namespace {
-
-void check_reduction(const char* module, int64_t channels, int64_t r) {
-  FOVEA_CHECK(r >= 1 && channels >= 1 && channels / r >= 1, module, ": channels ", channels,
-              " // reduction ", r, " must be >= 1 (spec §21)");
-}
-
-}  // namespace
-
 Tensor channel_pool(const Tensor& x) {
   return cat({amax(x, {1}, true), mean(x, {1}, true)}, 1);
 }
@@ -25,7 +16,7 @@ Tensor channel_pool(const Tensor& x) {
 // ---- CBAM (official) -------------------------------------------------------------------------------
 
 CBAM::CBAM(int64_t c, const CBAMOptions& o) : AttentionModule("CBAM"), gate_channels(c), options(o) {
-  check_reduction("CBAM", c, o.reduction_ratio);
+  check_reduction(c, o.reduction_ratio);
   FOVEA_CHECK(!o.pool_types.empty(), "CBAM: pool_types is empty (avg, max, lp, lse)");
   for (const auto& p : o.pool_types)
     FOVEA_CHECK(p == "avg" || p == "max" || p == "lp" || p == "lse", "CBAM: unknown pool type \"",
@@ -92,7 +83,7 @@ std::string CBAM::extra_repr() const {
 
 CBAMResidual::CBAMResidual(int64_t c, const CBAMResidualOptions& o)
     : AttentionModule("CBAMResidual"), channel(c), options(o) {
-  check_reduction("CBAMResidual", c, o.reduction);
+  check_reduction(c, o.reduction);
   FOVEA_CHECK(o.kernel_size >= 1 && o.kernel_size % 2 == 1, "CBAMResidual: kernel_size ",
               o.kernel_size, " must be odd and positive (padding k//2 keeps H x W only then)");
   const int64_t hidden = c / o.reduction;

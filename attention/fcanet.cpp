@@ -73,8 +73,7 @@ MultiSpectralAttentionLayer::MultiSpectralAttentionLayer(int64_t c, int64_t h, i
   const auto k = int64_t(xs.size());
   FOVEA_CHECK(c >= 1 && c % k == 0, "MultiSpectralAttentionLayer: channels ", c,
               " not divisible by the ", k, " frequencies of ", o.freq_sel_method, " (spec §21)");
-  FOVEA_CHECK(o.reduction >= 1 && c / o.reduction >= 1, "MultiSpectralAttentionLayer: channels ",
-              c, " // reduction ", o.reduction, " must be >= 1 (spec §21)");
+  check_reduction(c, o.reduction);
   FOVEA_CHECK(h >= 1 && w >= 1, "MultiSpectralAttentionLayer: DCT size ", h, "x", w,
               " must be positive");
   dct_layer = register_module("dct_layer", std::make_shared<nn::Module>("MultiSpectralDCTLayer"));

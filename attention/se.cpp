@@ -8,8 +8,7 @@
 namespace fovea::attention {
 
 SE::SE(int64_t c, const SEOptions& o) : AttentionModule("SE"), channels(c), options(o) {
-  FOVEA_CHECK(o.reduction >= 1 && c >= 1 && c / o.reduction >= 1, "SE: channels ", c,
-              " // reduction ", o.reduction, " must be >= 1 (spec §21)");
+  check_reduction(c, o.reduction);
   const int64_t hidden = c / o.reduction;
   fc = register_module("fc", std::make_shared<nn::Sequential>(
                                  std::initializer_list<std::shared_ptr<nn::Module>>{

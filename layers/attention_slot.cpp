@@ -53,6 +53,11 @@ void AttentionModule::check_input(const Tensor& x, int64_t channels) const {
               ", H, W], got ", x.str());
 }
 
+void AttentionModule::check_reduction(int64_t channels, int64_t r, const char* option) const {
+  FOVEA_CHECK(r >= 1 && channels >= 1 && channels / r >= 1, type_name(), ": channels ", channels,
+              " // ", option, " ", r, " must be >= 1 (spec §21)");
+}
+
 void AttentionModule::record_map(const std::string& name, const Tensor& value) {
   if (!recording_) return;
   const Tensor kept = value.detach();

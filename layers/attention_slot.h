@@ -48,6 +48,9 @@ class AttentionModule : public Module {
  protected:
   // x must be [N, channels, H, W]; else an error naming the module and x's shape.
   void check_input(const Tensor& x, int64_t channels) const;
+  // channels // r >= 1 (spec §21: the hidden width of an MLP); else an error naming the module,
+  // the numbers and `option`, the option r came from.
+  void check_reduction(int64_t channels, int64_t r, const char* option = "reduction") const;
   // Keeps a detached copy of `value` under `name` (replacing the last forward's) when recording;
   // does nothing otherwise.
   void record_map(const std::string& name, const Tensor& value);
