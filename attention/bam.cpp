@@ -43,7 +43,8 @@ std::shared_ptr<nn::Linear> linear(int64_t in, int64_t out) {
 
 }  // namespace
 
-BAM::BAM(int64_t c, const BAMOptions& o) : AttentionModule("BAM"), gate_channel(c), options(o) {
+BAM::BAM(int64_t c, const BAMOptions& o)
+    : AttentionModule("BAM"), gate_channel(c), options(o), product_(o.combine == "prod") {
   check_reduction(c, o.reduction_ratio, "reduction_ratio");
   FOVEA_CHECK(o.num_layers >= 0 && o.dilation_conv_num >= 0, "BAM: num_layers ", o.num_layers,
               " and dilation_conv_num ", o.dilation_conv_num, " must be >= 0");
@@ -90,7 +91,7 @@ Tensor BAM::forward(const Tensor& x) {
   record_map("channel", mc);
   record_map("spatial", ms);
   const Tensor mc4 = mc.reshape({x.size(0), gate_channel, 1, 1});
-  const Tensor m = sigmoid(options.combine == "sum" ? mc4 + ms : mc4 * ms);
+  const Tensor m = sigmoid(product_ ? mc4 * ms : mc4 + ms);
   record_map("attention", m);
   return x * (m + 1.0);
 }
@@ -108,7 +109,8 @@ nn::AttentionSpec bam_spec() {
   nn::AttentionSpec s;
   s.position = nn::AttentionPosition::StageEnd;
   s.child_name = "bam";
-  s.help = "BAM: Y = X (1 + sigmoid(channel MLP + dilated spatial convs)) after each stage (spec §3)";
+  s.help =
+      "BAM: Y = X (1 + sigmoid(channel MLP + dilated spatial convs)) after each stage (spec §3)";
   s.options = {{"reduction_ratio", "16", "hidden width of both gates: channels // ratio"},
                {"num_layers", "1", "hidden Linear + BN1d + ReLU layers of the channel gate (0..8)"},
                {"dilation_conv_num", "2", "dilated 3x3 convs of the spatial gate (0..8)"},

@@ -57,6 +57,7 @@ class BAM : public nn::AttentionModule {
   const BAMOptions options;
 
  private:
+  const bool product_;  // options.combine == "prod", resolved once
   // The layers of each branch in the order they apply, registered under the reference's names.
   std::vector<std::shared_ptr<nn::Module>> gate_c_, gate_s_;
 };

@@ -15,7 +15,8 @@ Tensor channel_pool(const Tensor& x) {
 
 // ---- CBAM (official) -------------------------------------------------------------------------------
 
-CBAM::CBAM(int64_t c, const CBAMOptions& o) : AttentionModule("CBAM"), gate_channels(c), options(o) {
+CBAM::CBAM(int64_t c, const CBAMOptions& o)
+    : AttentionModule("CBAM"), gate_channels(c), options(o) {
   check_reduction(c, o.reduction_ratio);
   FOVEA_CHECK(!o.pool_types.empty(), "CBAM: pool_types is empty (avg, max, lp, lse)");
   for (const auto& p : o.pool_types)
@@ -37,7 +38,8 @@ CBAM::CBAM(int64_t c, const CBAMOptions& o) : AttentionModule("CBAM"), gate_chan
   if (o.no_spatial) return;
   auto spatial = nn::add_group(*this, "SpatialGate")->register_module(
       "spatial", std::make_shared<nn::Module>("BasicConv"));
-  spatial_conv = spatial->register_module("conv", std::make_shared<nn::Conv2d>(2, 1, 7, 1, 3, false));
+  spatial_conv =
+      spatial->register_module("conv", std::make_shared<nn::Conv2d>(2, 1, 7, 1, 3, false));
   nn::BatchNormOptions bn;
   bn.momentum = 0.01;
   spatial_bn = spatial->register_module("bn", std::make_shared<nn::BatchNorm2d>(1, bn));
@@ -113,7 +115,8 @@ Tensor CBAMResidual::forward(const Tensor& x) {
 std::string CBAMResidual::extra_repr() const {
   std::ostringstream os;
   os << "channel=" << channel << ", reduction=" << options.reduction
-     << ", kernel_size=" << options.kernel_size << ", spatial_bn=" << nn::py_bool(options.spatial_bn)
+     << ", kernel_size=" << options.kernel_size
+     << ", spatial_bn=" << nn::py_bool(options.spatial_bn)
      << ", conv_bias=" << nn::py_bool(options.conv_bias);
   return os.str();
 }

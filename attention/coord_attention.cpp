@@ -64,7 +64,8 @@ nn::AttentionSpec ca_spec() {
   // ResNet it sits where the other gates do (spec §0.11's list), after the last BN.
   s.position = nn::AttentionPosition::AfterLastNorm;
   s.child_name = "ca";
-  s.help = "Coordinate Attention: H and W strip gates from one shared conv1 + BN + h-swish (spec §9)";
+  s.help =
+      "Coordinate Attention: H and W strip gates from one shared conv1 + BN + h-swish (spec §9)";
   s.options = {{"reduction", "32", "hidden width mip = max(8, channels // reduction)"}};
   s.make = [](const nn::AttentionContext& c) {
     CoordAttOptions o;

@@ -63,7 +63,8 @@ nn::AttentionSpec eca_spec() {
   s.position = nn::AttentionPosition::AfterLastNorm;
   s.child_name = "eca";
   s.help = "Efficient Channel Attention: GAP, bias-free conv1d over channels (spec §4)";
-  s.options = {{"k_size", "0", "conv1d kernel (odd, up to 99); 0: adaptive odd(int(|(log2 C + b) / gamma|))"},
+  s.options = {{"k_size", "0",
+                "conv1d kernel (odd, up to 99); 0: adaptive odd(int(|(log2 C + b) / gamma|))"},
                {"gamma", "2", "adaptive kernel size: divisor (> 0)"},
                {"b", "1", "adaptive kernel size: offset"}};
   s.make = [](const nn::AttentionContext& c) {

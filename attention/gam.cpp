@@ -21,7 +21,12 @@ std::shared_ptr<nn::Conv2d> conv7x7(int64_t in, int64_t out, int64_t groups) {
 
 }  // namespace
 
-GAM::GAM(int64_t c, const GAMOptions& o) : AttentionModule("GAM"), in_channels(c), options(o) {
+GAM::GAM(int64_t c, const GAMOptions& o)
+    : AttentionModule("GAM"),
+      in_channels(c),
+      options(o),
+      shuffle_mid_(o.spatial_groups > 1 && o.shuffle == "mid"),
+      shuffle_out_(o.spatial_groups > 1 && o.shuffle == "out") {
   FOVEA_CHECK(o.rate >= 1 && c >= 1 && c / o.rate >= 1, "GAM: channels ", c, " // rate ", o.rate,
               " must be >= 1");
   const int64_t hidden = c / o.rate;
@@ -62,11 +67,10 @@ Tensor GAM::forward(const Tensor& x) {
 
   const auto& sa = *spatial_attention;
   const int64_t g = options.spatial_groups;
-  const bool shuffled = g > 1 && options.shuffle != "none";
   Tensor s = (*sa[2])((*sa[1])((*sa[0])(x1)));
-  if (shuffled && options.shuffle == "mid") s = channel_shuffle(s, g);
+  if (shuffle_mid_) s = channel_shuffle(s, g);
   Tensor ms = sigmoid((*sa[4])((*sa[3])(s)));
-  if (shuffled && options.shuffle == "out") ms = channel_shuffle(ms, g);
+  if (shuffle_out_) ms = channel_shuffle(ms, g);
   record_map("spatial", ms);
   return x1 * ms;
 }
@@ -84,12 +88,13 @@ nn::AttentionSpec gam_spec() {
   s.position = nn::AttentionPosition::AfterLastNorm;
   s.child_name = "gam";
   s.help = "GAM: per-pixel channel MLP, then two 7x7 convs with BN as the spatial gate (spec §10)";
-  s.options = {{"rate", "4", "reduction of the channel MLP and the spatial convs: channels // rate"},
-               {"channel_sigmoid", "true", "sigmoid on the channel branch (false: the seed's)"},
-               {"spatial_groups", "1", "groups of both 7x7 convs (the paper's ResNet-50 uses > 1)"},
-               {"shuffle", "out",
-                "channel shuffle when spatial_groups > 1: out (of the spatial map, as the "
-                "copied reference code), mid (between the convs, ShuffleNet's), none"}};
+  s.options = {
+      {"rate", "4", "reduction of the channel MLP and the spatial convs: channels // rate"},
+      {"channel_sigmoid", "true", "sigmoid on the channel branch (false: the seed's)"},
+      {"spatial_groups", "1", "groups of both 7x7 convs (the paper's ResNet-50 uses > 1)"},
+      {"shuffle", "out",
+       "channel shuffle when spatial_groups > 1: out (of the spatial map, as the "
+       "copied reference code), mid (between the convs, ShuffleNet's), none"}};
   s.make = [](const nn::AttentionContext& c) {
     GAMOptions o;
     o.rate = c.options.integer("rate");

@@ -12,7 +12,8 @@
 // Backward: autograd through the ops (permute, linear, relu, conv2d, batch_norm, sigmoid, views).
 //
 // Names as the seed (001, xmu-style GAM_Attention) and the later copies with the channel sigmoid:
-// channel_attention = Sequential(Linear(C, C/r), ReLU, Linear(C/r, C)) -> channel_attention.{0,2}.*,
+// channel_attention = Sequential(Linear(C, C/r), ReLU, Linear(C/r, C))
+// -> channel_attention.{0,2}.*,
 // spatial_attention = Sequential(Conv2d(C, C/r, 7, pad 3), BN, ReLU, Conv2d(C/r, C, 7, pad 3), BN)
 // -> spatial_attention.{0,3}.{weight,bias}, spatial_attention.{1,4}.* (the shuffle is no layer,
 // so the indices stay as the ungrouped module's). dengbuqi/GAM_Pytorch CAM.py has the same
@@ -60,6 +61,10 @@ class GAM : public nn::AttentionModule {
   // ShuffleNet's channel shuffle of [N, C, H, W], C % groups == 0: input channel
   // j * (C / groups) + i becomes output channel i * groups + j.
   static Tensor channel_shuffle(const Tensor& x, int64_t groups);
+
+ private:
+  // options.shuffle resolved once: where the channel shuffle goes (both false: none, or one group)
+  const bool shuffle_mid_, shuffle_out_;
 };
 
 // "gam" in the slot (attention/register.h).

@@ -29,8 +29,16 @@ std::shared_ptr<nn::Module> build(const Request& r, const Tensor& input) {
       nn::parse_attention(r.module + (r.options.empty() ? "" : ":" + r.options));
   FOVEA_CHECK(a.spec != nullptr, "attention_probe: --module none has nothing to probe");
   FOVEA_CHECK(input.dim() == 4, "attention_probe: input must be [N, C, H, W], got ", input.str());
+  const bool replaces_conv = a.spec->position == nn::AttentionPosition::ReplaceSecondConv;
+  FOVEA_CHECK(replaces_conv || (r.stride == 1 && r.out_channels == 0),
+              "attention_probe: --stride and --out-channels apply to modules that replace the "
+              "block's 3x3 conv (sk, sk_xmu), not to \"", r.module, "\"");
+  FOVEA_CHECK(r.stride >= 1 && r.out_channels >= 0, "attention_probe: stride ", r.stride,
+              " and out_channels ", r.out_channels, " must be >= 1 and >= 0");
   nn::AttentionContext c;
-  c.channels = c.in_channels = c.out_channels = input.size(1);
+  c.channels = c.in_channels = input.size(1);
+  c.out_channels = r.out_channels > 0 ? r.out_channels : input.size(1);
+  c.stride = r.stride;
   c.height = input.size(2);
   c.width = input.size(3);
   c.options = a.options;

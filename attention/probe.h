@@ -1,5 +1,5 @@
-// examples/attention_probe's work, callable from tests: build one attention module from its name and
-// options, load the parameters and buffers a file gives (the rest keep the module's own init),
+// examples/attention_probe's work, callable from tests: build one attention module from its name
+// and options, load the parameters and buffers a file gives (the rest keep the module's own init),
 // run one forward and one backward with the file's input and upstream gradient, and return what
 // a student (or a comparison with PyTorch) wants to see.
 //
@@ -23,6 +23,11 @@ struct Request {
   std::string options;  // "k=v,..."; empty: the defaults
   bool train = true;
   DType dtype = DType::Float64;
+  // The block's conv the module replaces (sk, sk_xmu: ReplaceSecondConv): its stride and output
+  // channels (0: the input's). Other modules see the stride-1, same-channel context of their
+  // position, and asking them for another is an error.
+  int64_t stride = 1;
+  int64_t out_channels = 0;
 };
 
 io::NamedTensors run(const Request& request, const io::SafetensorsFile& in);

@@ -49,7 +49,9 @@ Tensor ShuffleAttention::forward(const Tensor& x) {
 
   const Tensor out = cat({x0 * ac, x1 * as}, 1).reshape({n, channel, h, w});
   // Channel shuffle with 2 groups: the two halves' channels interleave.
-  return out.reshape({n, 2, channel / 2, h, w}).permute({0, 2, 1, 3, 4}).reshape({n, channel, h, w});
+  return out.reshape({n, 2, channel / 2, h, w})
+      .permute({0, 2, 1, 3, 4})
+      .reshape({n, channel, h, w});
 }
 
 std::string ShuffleAttention::extra_repr() const {
@@ -62,8 +64,10 @@ nn::AttentionSpec sa_spec() {
   nn::AttentionSpec s;
   s.position = nn::AttentionPosition::AfterLastNorm;
   s.child_name = "sa";
-  s.help = "Shuffle Attention: per-group channel gate + GroupNorm spatial gate, channel shuffle (spec §6)";
-  s.options = {{"groups", "64", "groups G; channels must be divisible by 2*G (CIFAR widths: G <= C/2)"}};
+  s.help = "Shuffle Attention: per-group channel gate + GroupNorm spatial gate, channel "
+           "shuffle (spec §6)";
+  s.options = {
+      {"groups", "64", "groups G; channels must be divisible by 2*G (CIFAR widths: G <= C/2)"}};
   s.make = [](const nn::AttentionContext& c) {
     ShuffleAttentionOptions o;
     o.groups = c.options.integer("groups");

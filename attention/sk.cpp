@@ -97,7 +97,8 @@ SKConv::SKConv(int64_t in, int64_t out, int64_t s, const SKConvOptions& o)
     bns.push_back(p->register_module("bn", std::make_shared<nn::BatchNorm2d>(out, bn)));
   }
   auto attn = nn::add_group(*this, "attn");
-  fc_reduce = attn->register_module("fc_reduce", std::make_shared<nn::Conv2d>(out, d, 1, 1, 0, false));
+  fc_reduce =
+      attn->register_module("fc_reduce", std::make_shared<nn::Conv2d>(out, d, 1, 1, 0, false));
   if (o.fuse_bn) fuse_bn = attn->register_module("bn", std::make_shared<nn::BatchNorm2d>(d, bn));
   fc_select =
       attn->register_module("fc_select", std::make_shared<nn::Conv2d>(d, m * out, 1, 1, 0, false));

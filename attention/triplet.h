@@ -1,8 +1,8 @@
 // Triplet Attention (Misra et al., WACV 2021; attention-spec §12).
 //
 // One gate G(T) = T * sigmoid(BN(conv7x7(ZPool(T)))) for T [N, A, B, D]:
-//   ZPool(T) = cat(max_1 T, mean_1 T)       [N, 2, B, D]  (max first; gradient to the first arg-max)
-//   conv 7x7, 2 -> 1, pad 3, no bias        [N, 1, B, D]  (zero padding, also along a channel axis)
+//   ZPool(T) = cat(max_1 T, mean_1 T)   [N, 2, B, D]  (max first; gradient to the first arg-max)
+//   conv 7x7, 2 -> 1, pad 3, no bias    [N, 1, B, D]  (zero padding, also along a channel axis)
 //   BN(1), eps 1e-5, momentum 0.01 (PyTorch convention: the new batch weighs 0.01)
 // applied three times, on three rotations of X [N, C, H, W]:
 //   C-W  T1 = X.permute(0,2,1,3) [N, H, C, W]: ZPool reduces H, the conv runs over (C, W)

@@ -3,6 +3,8 @@
 //   build/examples/attention_probe --list
 //   build/examples/attention_probe --module cbam --options reduction_ratio=8 --mode train
 //       --in IN.safetensors --out OUT.safetensors [--dtype float64|float32]   (one line)
+//   build/examples/attention_probe --module sk --stride 2 --out-channels 32 ...   (SK replaces a
+//       strided conv: its stride and output channels)
 //
 // IN holds "input" [N, C, H, W], "grad_output" and any parameters or buffers under their
 // state_dict names (the others keep the module's own init); OUT gets "output", "grad.input",
@@ -10,6 +12,7 @@
 // prints the reason, exits with status 1 and writes no output file.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <map>
 
 #include "engine/core/error.h"
 #include "engine/io/safetensors.h"
@@ -27,6 +30,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--dtype", dtype, "float64 or float32")
       ->check(CLI::IsMember({"float64", "float32"}))->capture_default_str();
+  app.add_option("--stride", r.stride, "sk, sk_xmu: stride of the 3x3 conv they replace")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--out-channels", r.out_channels,
+                 "sk: output channels of the conv it replaces (default: the input's)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--in", in_path, "safetensors file with input, grad_output and parameters");
   app.add_option("--out", out_path, "safetensors file to write");
   CLI11_PARSE(app, argc, argv);
@@ -40,8 +48,11 @@ int main(int argc, char** argv) {
     r.train = mode == "train";
     r.dtype = dtype == "float32" ? fovea::DType::Float32 : fovea::DType::Float64;
     const fovea::io::NamedTensors out = fovea::probe::run(r, fovea::io::load_safetensors(in_path));
-    fovea::io::save_safetensors(out_path, out,
-                                {{"module", r.module}, {"options", r.options}, {"mode", mode}});
+    std::map<std::string, std::string> meta{
+        {"module", r.module}, {"options", r.options}, {"mode", mode}};
+    if (r.stride != 1) meta["stride"] = std::to_string(r.stride);
+    if (r.out_channels != 0) meta["out_channels"] = std::to_string(r.out_channels);
+    fovea::io::save_safetensors(out_path, out, meta);
     std::cout << "attention_probe: " << r.module << " (" << mode << ", " << dtype << "): wrote "
               << out.size() << " tensors to " << out_path << "\n";
   } catch (const std::exception& e) {

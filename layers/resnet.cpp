@@ -56,22 +56,46 @@ bool in_block(const ParsedAttention& a) {
 
 // ---- the block's slot ------------------------------------------------------------------------------
 
-std::shared_ptr<Module> ResidualBlock::make_slot(const ParsedAttention& a, AttentionContext c,
-                                                 int64_t in, int64_t out, int64_t stride) {
-  if (!in_block(a) || a.spec->position != position) return nullptr;
+ResidualBlock::ResidualBlock(const std::string& type, const std::string& attention)
+    : Module(type), parsed_(parse_attention(attention)) {
+  if (in_block(parsed_)) position = parsed_.spec->position;
+}
+
+std::shared_ptr<Module> ResidualBlock::make_slot(AttentionContext c, int64_t in, int64_t out,
+                                                 int64_t stride) {
   c.channels = position == AttentionPosition::ReplaceSecondConv ? in : out;
   c.in_channels = in;
   c.out_channels = out;
   c.stride = stride;
-  c.options = a.options;
-  std::shared_ptr<Module> m = a.spec->make(c);
-  FOVEA_CHECK(m != nullptr, type_name(), ": attention \"", a.options.module(), "\" built nothing");
+  c.options = parsed_.options;
+  const std::string& name = parsed_.options.module();
+  std::shared_ptr<Module> m = parsed_.spec->make(c);
+  FOVEA_CHECK(m != nullptr, type_name(), ": attention \"", name, "\" built nothing");
   FOVEA_CHECK(position != AttentionPosition::ReplaceAdd ||
                   dynamic_cast<FusionModule*>(m.get()) != nullptr,
-              type_name(), ": attention \"", a.options.module(),
+              type_name(), ": attention \"", name,
               "\" replaces the addition but is not a FusionModule");
   slot_module = m;
   return m;
+}
+
+void ResidualBlock::attach_at(AttentionPosition at, const AttentionContext& c, int64_t channels) {
+  if (!in_block(parsed_)) return;
+  const bool here = position == at || (at == AttentionPosition::AfterLastNorm &&
+                                       position == AttentionPosition::ReplaceAdd);
+  if (here)
+    attention = register_module(parsed_.spec->child_name, make_slot(c, channels, channels, 1));
+}
+
+std::shared_ptr<Module> ResidualBlock::conv3x3_or_slot(const AttentionContext& c, int64_t in,
+                                                       int64_t out, int64_t stride) {
+  if (in_block(parsed_) && position == AttentionPosition::ReplaceSecondConv)
+    return register_module("conv2", make_slot(c, in, out, stride));
+  return register_module("conv2", conv3x3(in, out, stride));
+}
+
+Tensor ResidualBlock::attend_at(AttentionPosition at, const Tensor& out) {
+  return attention && position == at ? (*attention)(out) : out;
 }
 
 Tensor ResidualBlock::join(const Tensor& branch, const Tensor& x) {
@@ -96,46 +120,34 @@ void ResidualBlock::make_downsample(int64_t in, int64_t out, int64_t stride, Sho
 // ---- BasicBlock ------------------------------------------------------------------------------------
 
 BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Shortcut shortcut,
-                       const std::string& attention_name, const AttentionContext& context)
-    : ResidualBlock("BasicBlock") {
-  const ParsedAttention a = parse_attention(attention_name);
-  if (a.spec) position = a.spec->position;
-  const std::string child = a.spec ? a.spec->child_name : "";
+                       const std::string& attention, const AttentionContext& context)
+    : ResidualBlock("BasicBlock", attention) {
   AttentionContext after = context;  // the tensor after the strided conv1
   after.height = strided(context.height, stride);
   after.width = strided(context.width, stride);
 
   conv1 = register_module("conv1", conv3x3(in, out, stride));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(out));
-  if (position == AttentionPosition::AfterFirstConv)
-    if (auto m = make_slot(a, after, out, out, 1)) attention = register_module(child, m);
-  if (auto m = position == AttentionPosition::ReplaceSecondConv ? make_slot(a, after, out, out, 1)
-                                                                : nullptr)
-    conv2 = register_module("conv2", m);
-  else
-    conv2 = register_module("conv2", conv3x3(out, out, 1));
+  attach_at(AttentionPosition::AfterFirstConv, after, out);
+  conv2 = conv3x3_or_slot(after, out, out, 1);
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(out));
-  if (position == AttentionPosition::AfterLastNorm || position == AttentionPosition::ReplaceAdd)
-    if (auto m = make_slot(a, after, out, out, 1)) attention = register_module(child, m);
+  attach_at(AttentionPosition::AfterLastNorm, after, out);
   make_downsample(in, out, stride, shortcut);
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
   Tensor out = relu((*bn1)((*conv1)(x)));
-  if (attention && position == AttentionPosition::AfterFirstConv) out = (*attention)(out);
+  out = attend_at(AttentionPosition::AfterFirstConv, out);
   out = (*bn2)((*conv2)(out));
-  if (attention && position == AttentionPosition::AfterLastNorm) out = (*attention)(out);
+  out = attend_at(AttentionPosition::AfterLastNorm, out);
   return join(out, x);
 }
 
 // ---- Bottleneck ------------------------------------------------------------------------------------
 
 Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Shortcut shortcut,
-                       const std::string& attention_name, const AttentionContext& context)
-    : ResidualBlock("Bottleneck") {
-  const ParsedAttention a = parse_attention(attention_name);
-  if (a.spec) position = a.spec->position;
-  const std::string child = a.spec ? a.spec->child_name : "";
+                       const std::string& attention, const AttentionContext& context)
+    : ResidualBlock("Bottleneck", attention) {
   const int64_t out = planes * kExpansion;
   AttentionContext after = context;  // the tensor after the strided 3x3 conv
   after.height = strided(context.height, stride);
@@ -143,29 +155,21 @@ Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Shortcut shor
 
   conv1 = register_module("conv1", conv1x1(in, planes));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
-  // The 3x3 conv sees the block's input size; a replacement may be strided.
-  if (auto m = position == AttentionPosition::ReplaceSecondConv
-                   ? make_slot(a, context, planes, planes, stride)
-                   : nullptr)
-    conv2 = register_module("conv2", m);
-  else
-    conv2 = register_module("conv2", conv3x3(planes, planes, stride));
+  conv2 = conv3x3_or_slot(context, planes, planes, stride);  // sees the block's input size
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
-  if (position == AttentionPosition::AfterFirstConv)
-    if (auto m = make_slot(a, after, planes, planes, 1)) attention = register_module(child, m);
+  attach_at(AttentionPosition::AfterFirstConv, after, planes);
   conv3 = register_module("conv3", conv1x1(planes, out));
   bn3 = register_module("bn3", std::make_shared<BatchNorm2d>(out));
-  if (position == AttentionPosition::AfterLastNorm || position == AttentionPosition::ReplaceAdd)
-    if (auto m = make_slot(a, after, out, out, 1)) attention = register_module(child, m);
+  attach_at(AttentionPosition::AfterLastNorm, after, out);
   make_downsample(in, out, stride, shortcut);
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
   Tensor out = relu((*bn1)((*conv1)(x)));
   out = relu((*bn2)((*conv2)(out)));
-  if (attention && position == AttentionPosition::AfterFirstConv) out = (*attention)(out);
+  out = attend_at(AttentionPosition::AfterFirstConv, out);
   out = (*bn3)((*conv3)(out));
-  if (attention && position == AttentionPosition::AfterLastNorm) out = (*attention)(out);
+  out = attend_at(AttentionPosition::AfterLastNorm, out);
   return join(out, x);
 }
 
@@ -287,7 +291,7 @@ std::shared_ptr<ResNet> cifar_resnet(int depth, int64_t num_classes, int64_t in_
   c.in_channels = in_channels;
   c.num_classes = num_classes;
   c.attention = attention;
-  c.input_size = input_size;
+  c.input_size = input_size > 0 ? input_size : 32;  // the architecture's (He et al. 4.2)
   return std::make_shared<ResNet>(c);
 }
 
@@ -299,7 +303,8 @@ std::shared_ptr<ResNet> resnet(int depth, int64_t num_classes, int64_t in_channe
   ResNetConfig c;
   c.blocks = depth == 18 ? std::vector<int>{2, 2, 2, 2} : std::vector<int>{3, 4, 6, 3};
   c.bottleneck = depth == 50;
-  c.input_size = input_size;
+  // Unknown: the size each stem is made for (spatial sizes for FcaNet's DCT, spec §11).
+  c.input_size = input_size > 0 ? input_size : (stem == "imagenet" ? 224 : 32);
   c.widths = {64, 128, 256, 512};
   c.stem_channels = 64;
   c.stem = stem;

@@ -37,7 +37,6 @@ enum class Shortcut { A, B };
 // module at its position.
 class ResidualBlock : public Module {
  public:
-  using Module::Module;
   std::shared_ptr<Module> downsample;  // null: identity shortcut
   std::shared_ptr<Module> attention;   // null: none (or it replaces the 3x3 conv: see conv2)
   AttentionPosition position = AttentionPosition::AfterLastNorm;
@@ -46,13 +45,27 @@ class ResidualBlock : public Module {
   virtual BatchNorm2d& last_norm() = 0;  // zero_init_residual zeroes its weight
 
  protected:
-  // The module of `attention` for a slot seeing `channels` at `height` x `width` (the replaced
-  // conv's in/out channels and stride for ReplaceSecondConv); null for none.
-  std::shared_ptr<Module> make_slot(const ParsedAttention& attention, AttentionContext context,
-                                    int64_t in, int64_t out, int64_t stride);
+  // `attention`: a name with options ("none" for none), parsed once for the block's slot.
+  ResidualBlock(const std::string& type, const std::string& attention);
+  // Registers the attention module for the tensor at `at` ([N, channels, H, W], H x W in
+  // `context`) when the block's module sits there; the AfterLastNorm place also builds the
+  // fusion of ReplaceAdd.
+  void attach_at(AttentionPosition at, const AttentionContext& context, int64_t channels);
+  // The block's 3x3 conv, or the module that replaces it (ReplaceSecondConv), in -> out with
+  // `stride`; `context` is the size of the conv's input.
+  std::shared_ptr<Module> conv3x3_or_slot(const AttentionContext& context, int64_t in,
+                                          int64_t out, int64_t stride);
+  // `out` through the attention module when it sits at `at`, else `out`.
+  Tensor attend_at(AttentionPosition at, const Tensor& out);
   // The residual sum (or the fusion that replaces it), then ReLU.
   Tensor join(const Tensor& branch, const Tensor& x);
   void make_downsample(int64_t in, int64_t out, int64_t stride, Shortcut shortcut);
+
+ private:
+  // The module made for the context, registered as its spec's child name.
+  std::shared_ptr<Module> make_slot(AttentionContext context, int64_t in, int64_t out,
+                                    int64_t stride);
+  ParsedAttention parsed_;
 };
 
 // torchvision's BasicBlock: conv3x3(stride) BN ReLU conv3x3 BN, + shortcut, ReLU.
@@ -100,7 +113,7 @@ struct ResNetConfig {
   std::string attention = "none";  // a name with options: "cbam:reduction_ratio=8"
   bool zero_init_residual = false;
   bool bottleneck = false;          // Bottleneck blocks (widths are planes; 4x channels out)
-  int64_t input_size = 0;           // H = W of the input when known (spatial sizes for FcaNet)
+  int64_t input_size = 0;           // H = W of the input; 0: unknown (FcaNet then uses 56/28/14/7)
 };
 
 class ResNet : public Module {
@@ -121,12 +134,15 @@ class ResNet : public Module {
 };
 
 // CIFAR ResNet of depth 6n + 2; an invalid depth is an error naming the valid ones.
+// `input_size` (H = W of the input; 0: 32, the size the architecture is made for) gives the
+// attention modules the spatial size of each stage; other sizes run too (FcaNet pools its input
+// to its DCT size).
 std::shared_ptr<ResNet> cifar_resnet(int depth, int64_t num_classes = 10, int64_t in_channels = 3,
                                      Shortcut shortcut = Shortcut::A,
                                      const std::string& attention = "none",
                                      int64_t input_size = 0);
-// ResNet-18, -34 (basic blocks) or -50 (bottlenecks). `input_size` (0: unknown) gives the
-// attention modules the spatial size of each stage.
+// ResNet-18, -34 (basic blocks) or -50 (bottlenecks). `input_size` as for cifar_resnet; 0: the
+// stem's size (imagenet: 224, cifar: 32).
 std::shared_ptr<ResNet> resnet(int depth, int64_t num_classes, int64_t in_channels = 3,
                                const std::string& stem = "cifar",
                                const std::string& attention = "none", int64_t input_size = 0);

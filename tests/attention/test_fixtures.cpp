@@ -46,6 +46,10 @@ probe::Request request_of(const io::SafetensorsFile& in) {
   r.module = in.metadata.at("module");
   r.options = in.metadata.at("options");
   r.train = in.metadata.at("mode") == "train";
+  // SK's cases that replace a strided or widening conv say so (the probe's --stride and
+  // --out-channels).
+  if (in.metadata.count("stride")) r.stride = std::stoll(in.metadata.at("stride"));
+  if (in.metadata.count("out_channels")) r.out_channels = std::stoll(in.metadata.at("out_channels"));
   return r;
 }
 
@@ -166,6 +170,13 @@ TEST_CASE("attention probe: bad files are errors naming the key and the shapes")
   unknown.options = "reduction=4";
   CHECK_THROWS_WITH_AS(probe::run(unknown, good),
                        doctest::Contains("attention cbam: unknown option \"reduction\""), Error);
+  // Only a module that replaces the block's conv takes that conv's stride and width.
+  probe::Request strided = r;
+  strided.stride = 2;
+  CHECK_THROWS_WITH_AS(probe::run(strided, good),
+                       doctest::Contains("--stride and --out-channels apply to modules that "
+                                         "replace the block's 3x3 conv (sk, sk_xmu), not to \"cbam\""),
+                       Error);
   // float32 runs too, within float32's accuracy of the float64 reference.
   probe::Request f32 = r;
   f32.dtype = DType::Float32;

@@ -166,11 +166,23 @@ TEST_CASE("attention slot: the context gives channels, stride, stage, block and 
     CHECK(seen()[size_t(s)].options.integer("width") == 3);
   }
   seen().clear();
-  nn::cifar_resnet(8, 10, 3, nn::Shortcut::A, "probe_stage_end:width=5");  // no input size
+  nn::cifar_resnet(8, 10, 3, nn::Shortcut::A, "probe_stage_end:width=5");  // CIFAR's 32 x 32
   REQUIRE(seen().size() == 2);
   CHECK(seen()[1].channels == 32);
-  CHECK(seen()[1].height == 0);
+  CHECK(seen()[1].height == 16);
   CHECK(seen()[1].options.integer("width") == 5);
+  seen().clear();
+  nn::ResNetConfig unsized;  // a hand-made config says nothing of the input: size unknown
+  unsized.blocks = {1, 1};
+  unsized.widths = {16, 32};
+  unsized.attention = "probe_after_norm";
+  std::make_shared<nn::ResNet>(unsized);
+  REQUIRE(seen().size() == 2);
+  CHECK(seen()[1].height == 0);
+  seen().clear();
+  nn::resnet(18, 10, 3, "imagenet", "probe_after_norm");  // no size: the stem's 224
+  CHECK(seen()[0].height == 56);
+  CHECK(seen()[7].height == 7);
   // ImageNet stem: 224 -> 56 before layer1; a bottleneck's AfterFirstConv sees `planes`.
   seen().clear();
   nn::resnet(50, 10, 3, "imagenet", "probe_after_conv1", 224);

@@ -3,6 +3,10 @@
 // the reason and leaves no output file.
 #include <doctest/doctest.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "attention/register.h"
 #include "engine/fovea.h"
 #include "support/shell.h"
@@ -13,18 +17,20 @@ using fovea::test::run_command;
 
 namespace {
 const std::string kFixtures = std::string(FOVEA_TEST_FIXTURES) + "/attention/";
-}
 
-TEST_CASE("attention_probe program: round-trips a fixture, lists modules, refuses bad input") {
-  test::TempDir dir;
-  const std::string out = dir.file("out.safetensors");
-  const auto ok = run_command({FOVEA_PROBE_BIN, "--module", "cbam", "--options",
-                               "reduction_ratio=4,pool_types=avg+max+lp+lse", "--mode", "train",
-                               "--in", kFixtures + "cbam-all-pools.in.safetensors", "--out", out});
+// Runs the program on fixture `name`'s IN file with `args` and compares every tensor of its
+// OUT file; returns the written file's metadata.
+std::map<std::string, std::string> round_trip(const test::TempDir& dir, const std::string& name,
+                                              std::vector<std::string> args) {
+  const std::string out = dir.file(name + ".safetensors");
+  args.insert(args.begin(), FOVEA_PROBE_BIN);
+  args.insert(args.end(), {"--mode", "train", "--in", kFixtures + name + ".in.safetensors",
+                           "--out", out});
+  const auto ok = run_command(args);
   INFO(ok.output);
   REQUIRE(ok.exit_code == 0);
   const io::SafetensorsFile got = io::load_safetensors(out);
-  const io::SafetensorsFile want = io::load_safetensors(kFixtures + "cbam-all-pools.out.safetensors");
+  const io::SafetensorsFile want = io::load_safetensors(kFixtures + name + ".out.safetensors");
   CHECK(got.tensors.size() == want.tensors.size());
   for (const auto& item : want.tensors) {
     const std::string& key = item.first;  // not a binding: CAPTURE's lambda captures it
@@ -34,7 +40,22 @@ TEST_CASE("attention_probe program: round-trips a fixture, lists modules, refuse
     const Tensor a = got.at(key).to(DType::Float64), r = value.to(DType::Float64);
     CHECK(amax(abs(a - r)).item() <= 1e-10 * std::max(1.0, amax(abs(r)).item()));
   }
-  CHECK(got.metadata.at("module") == "cbam");
+  return got.metadata;
+}
+
+}  // namespace
+
+TEST_CASE("attention_probe program: round-trips a fixture, lists modules, refuses bad input") {
+  test::TempDir dir;
+  CHECK(round_trip(dir, "cbam-all-pools",
+                   {"--module", "cbam", "--options", "reduction_ratio=4,pool_types=avg+max+lp+lse"})
+            .at("module") == "cbam");
+  // SK in place of a strided, widening conv: the program passes --stride and --out-channels.
+  const auto sk = round_trip(dir, "sk-stride2-wider-train",
+                             {"--module", "sk", "--options", "groups=4,L=4", "--stride", "2",
+                              "--out-channels", "32"});
+  CHECK(sk.at("stride") == "2");
+  CHECK(sk.at("out_channels") == "32");
 
   const auto list = run_command({FOVEA_PROBE_BIN, "--list"});
   CHECK(list.exit_code == 0);
@@ -53,5 +74,6 @@ TEST_CASE("attention_probe program: round-trips a fixture, lists modules, refuse
                                   "--in", kFixtures + "cbam-train.in.safetensors", "--out", bad});
   CHECK(wrong.exit_code == 1);
   CHECK(wrong.output.find("unknown key \"ChannelGate.mlp.1.weight\"") != std::string::npos);
-  CHECK(dir.listing() == std::vector<std::string>{"out.safetensors"});
+  CHECK(dir.listing() ==
+        std::vector<std::string>{"cbam-all-pools.safetensors", "sk-stride2-wider-train.safetensors"});
 }
