@@ -57,7 +57,7 @@ class BAM : public nn::AttentionModule {
   const BAMOptions options;
 
  private:
-  const bool product_;  // options.combine == "prod", resolved once
+  const bool product_;  // options.combine == "prod": no string compare in every forward
   // The layers of each branch in the order they apply, registered under the reference's names.
   std::vector<std::shared_ptr<nn::Module>> gate_c_, gate_s_;
 };

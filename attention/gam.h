@@ -63,7 +63,8 @@ class GAM : public nn::AttentionModule {
   static Tensor channel_shuffle(const Tensor& x, int64_t groups);
 
  private:
-  // options.shuffle resolved once: where the channel shuffle goes (both false: none, or one group)
+  // Where options.shuffle puts the channel shuffle (both false: none, or one group), decided at
+  // construction rather than by string compares in every forward.
   const bool shuffle_mid_, shuffle_out_;
 };
 

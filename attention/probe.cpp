@@ -22,6 +22,15 @@ const char* position_name(nn::AttentionPosition p) {
   return "?";
 }
 
+// The built-in modules that replace the block's 3x3 conv, e.g. "sk, sk_xmu".
+std::string conv_replacing_modules() {
+  std::ostringstream os;
+  for (const auto& name : attention::builtin_names())
+    if (nn::parse_attention(name).spec->position == nn::AttentionPosition::ReplaceSecondConv)
+      os << (os.tellp() > 0 ? ", " : "") << name;
+  return os.str();
+}
+
 // The module, built for the input's channels and spatial size.
 std::shared_ptr<nn::Module> build(const Request& r, const Tensor& input) {
   attention::register_all();
@@ -32,9 +41,10 @@ std::shared_ptr<nn::Module> build(const Request& r, const Tensor& input) {
   const bool replaces_conv = a.spec->position == nn::AttentionPosition::ReplaceSecondConv;
   FOVEA_CHECK(replaces_conv || (r.stride == 1 && r.out_channels == 0),
               "attention_probe: --stride and --out-channels apply to modules that replace the "
-              "block's 3x3 conv (sk, sk_xmu), not to \"", r.module, "\"");
-  FOVEA_CHECK(r.stride >= 1 && r.out_channels >= 0, "attention_probe: stride ", r.stride,
-              " and out_channels ", r.out_channels, " must be >= 1 and >= 0");
+              "block's 3x3 conv (", conv_replacing_modules(), "), not to \"", r.module, "\"");
+  FOVEA_CHECK(r.stride >= 1, "attention_probe: stride ", r.stride, " must be >= 1");
+  FOVEA_CHECK(r.out_channels >= 0, "attention_probe: out_channels ", r.out_channels,
+              " must be >= 1 (0: the input's)");
   nn::AttentionContext c;
   c.channels = c.in_channels = input.size(1);
   c.out_channels = r.out_channels > 0 ? r.out_channels : input.size(1);

@@ -23,8 +23,8 @@ struct Request {
   std::string options;  // "k=v,..."; empty: the defaults
   bool train = true;
   DType dtype = DType::Float64;
-  // The block's conv the module replaces (sk, sk_xmu: ReplaceSecondConv): its stride and output
-  // channels (0: the input's). Other modules see the stride-1, same-channel context of their
+  // The block's conv the module replaces (ReplaceSecondConv: SK): its stride and output channels
+  // (0: the input's). Other modules see the stride-1, same-channel context of their
   // position, and asking them for another is an error.
   int64_t stride = 1;
   int64_t out_channels = 0;

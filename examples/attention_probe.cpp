@@ -30,10 +30,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--dtype", dtype, "float64 or float32")
       ->check(CLI::IsMember({"float64", "float32"}))->capture_default_str();
-  app.add_option("--stride", r.stride, "sk, sk_xmu: stride of the 3x3 conv they replace")
+  app.add_option("--stride", r.stride,
+                 "modules that replace the 3x3 conv (see --list): that conv's stride")
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--out-channels", r.out_channels,
-                 "sk: output channels of the conv it replaces (default: the input's)")
+                 "modules that replace the 3x3 conv: its output channels (default: the input's)")
       ->check(CLI::PositiveNumber);
   app.add_option("--in", in_path, "safetensors file with input, grad_output and parameters");
   app.add_option("--out", out_path, "safetensors file to write");

@@ -127,8 +127,8 @@ struct AttentionContext {
   int64_t in_channels = 0;   // ReplaceSecondConv: the replaced conv's in/out channels and stride
   int64_t out_channels = 0;  // (elsewhere in = out = channels, stride 1)
   int64_t stride = 1;
-  int64_t height = 0;        // spatial size of the tensor the module sees; 0 when the network
-  int64_t width = 0;         // was built without an input size
+  int64_t height = 0;        // spatial size of the tensor the module sees; 0: unknown (a network
+  int64_t width = 0;         // whose input size is neither given nor fixed by its design)
   int stage = 0;             // 1-based stage of the network
   int block = 0;             // 0-based block within the stage (0 for StageEnd)
   AttentionOptions options;  // the options the network was named with

@@ -52,13 +52,22 @@ bool in_block(const ParsedAttention& a) {
   return a.spec && a.spec->position != AttentionPosition::StageEnd;
 }
 
+// The module of `a` for context `c` (its options filled in); `who` names the network part.
+std::shared_ptr<Module> build_attention(const ParsedAttention& a, AttentionContext c,
+                                        const std::string& who) {
+  c.options = a.options;
+  std::shared_ptr<Module> m = a.spec->make(c);
+  FOVEA_CHECK(m != nullptr, who, ": attention \"", a.options.module(), "\" built nothing");
+  return m;
+}
+
 }  // namespace
 
 // ---- the block's slot ------------------------------------------------------------------------------
 
-ResidualBlock::ResidualBlock(const std::string& type, const std::string& attention)
-    : Module(type), parsed_(parse_attention(attention)) {
-  if (in_block(parsed_)) position = parsed_.spec->position;
+ResidualBlock::ResidualBlock(const std::string& type, const std::string& attention_name)
+    : Module(type), parsed_(parse_attention(attention_name)) {
+  if (parsed_.spec) position = parsed_.spec->position;  // StageEnd: the network's, not ours
 }
 
 std::shared_ptr<Module> ResidualBlock::make_slot(AttentionContext c, int64_t in, int64_t out,
@@ -67,13 +76,10 @@ std::shared_ptr<Module> ResidualBlock::make_slot(AttentionContext c, int64_t in,
   c.in_channels = in;
   c.out_channels = out;
   c.stride = stride;
-  c.options = parsed_.options;
-  const std::string& name = parsed_.options.module();
-  std::shared_ptr<Module> m = parsed_.spec->make(c);
-  FOVEA_CHECK(m != nullptr, type_name(), ": attention \"", name, "\" built nothing");
+  std::shared_ptr<Module> m = build_attention(parsed_, c, type_name());
   FOVEA_CHECK(position != AttentionPosition::ReplaceAdd ||
                   dynamic_cast<FusionModule*>(m.get()) != nullptr,
-              type_name(), ": attention \"", name,
+              type_name(), ": attention \"", parsed_.options.module(),
               "\" replaces the addition but is not a FusionModule");
   slot_module = m;
   return m;
@@ -120,8 +126,8 @@ void ResidualBlock::make_downsample(int64_t in, int64_t out, int64_t stride, Sho
 // ---- BasicBlock ------------------------------------------------------------------------------------
 
 BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Shortcut shortcut,
-                       const std::string& attention, const AttentionContext& context)
-    : ResidualBlock("BasicBlock", attention) {
+                       const std::string& attention_name, const AttentionContext& context)
+    : ResidualBlock("BasicBlock", attention_name) {
   AttentionContext after = context;  // the tensor after the strided conv1
   after.height = strided(context.height, stride);
   after.width = strided(context.width, stride);
@@ -146,8 +152,8 @@ Tensor BasicBlock::forward(const Tensor& x) {
 // ---- Bottleneck ------------------------------------------------------------------------------------
 
 Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Shortcut shortcut,
-                       const std::string& attention, const AttentionContext& context)
-    : ResidualBlock("Bottleneck", attention) {
+                       const std::string& attention_name, const AttentionContext& context)
+    : ResidualBlock("Bottleneck", attention_name) {
   const int64_t out = planes * kExpansion;
   AttentionContext after = context;  // the tensor after the strided 3x3 conv
   after.height = strided(context.height, stride);
@@ -155,7 +161,8 @@ Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Shortcut shor
 
   conv1 = register_module("conv1", conv1x1(in, planes));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
-  conv2 = conv3x3_or_slot(context, planes, planes, stride);  // sees the block's input size
+  // The 3x3 conv sees the block's input size; a module replacing it takes its stride.
+  conv2 = conv3x3_or_slot(context, planes, planes, stride);
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
   attach_at(AttentionPosition::AfterFirstConv, after, planes);
   conv3 = register_module("conv3", conv1x1(planes, out));
@@ -223,11 +230,8 @@ ResNet::ResNet(const ResNetConfig& c) : Module("ResNet"), config(c) {
       ctx.channels = ctx.in_channels = ctx.out_channels = channels;
       ctx.height = ctx.width = size;
       ctx.stage = int(s) + 1;
-      ctx.options = attention.options;
-      std::shared_ptr<Module> m = attention.spec->make(ctx);
-      FOVEA_CHECK(m != nullptr, "ResNet: attention \"", attention.options.module(),
-                  "\" built nothing");
-      after = register_module(attention.spec->child_name + std::to_string(s + 1), m);
+      after = register_module(attention.spec->child_name + std::to_string(s + 1),
+                              build_attention(attention, ctx, "ResNet"));
     }
     stage_attention_.push_back(after);
   }
@@ -303,8 +307,9 @@ std::shared_ptr<ResNet> resnet(int depth, int64_t num_classes, int64_t in_channe
   ResNetConfig c;
   c.blocks = depth == 18 ? std::vector<int>{2, 2, 2, 2} : std::vector<int>{3, 4, 6, 3};
   c.bottleneck = depth == 50;
-  // Unknown: the size each stem is made for (spatial sizes for FcaNet's DCT, spec §11).
-  c.input_size = input_size > 0 ? input_size : (stem == "imagenet" ? 224 : 32);
+  // Unknown: the imagenet stem is made for 224 x 224; the cifar stem serves 32 to 64, so its
+  // size stays unknown (FcaNet then takes the official per-stage DCT sizes).
+  c.input_size = input_size > 0 ? input_size : (stem == "imagenet" ? 224 : 0);
   c.widths = {64, 128, 256, 512};
   c.stem_channels = 64;
   c.stem = stem;

@@ -39,14 +39,15 @@ class ResidualBlock : public Module {
  public:
   std::shared_ptr<Module> downsample;  // null: identity shortcut
   std::shared_ptr<Module> attention;   // null: none (or it replaces the 3x3 conv: see conv2)
+  // Where the network's attention sits (StageEnd: after the stage, outside the blocks).
   AttentionPosition position = AttentionPosition::AfterLastNorm;
   // The module in this block's slot, null for none (the attention, or the conv it replaced).
   std::shared_ptr<Module> slot_module;
   virtual BatchNorm2d& last_norm() = 0;  // zero_init_residual zeroes its weight
 
  protected:
-  // `attention`: a name with options ("none" for none), parsed once for the block's slot.
-  ResidualBlock(const std::string& type, const std::string& attention);
+  // `attention_name`: a name with options ("none" for none), parsed once for the block's slot.
+  ResidualBlock(const std::string& type, const std::string& attention_name);
   // Registers the attention module for the tensor at `at` ([N, channels, H, W], H x W in
   // `context`) when the block's module sits there; the AfterLastNorm place also builds the
   // fusion of ReplaceAdd.
@@ -62,7 +63,7 @@ class ResidualBlock : public Module {
   void make_downsample(int64_t in, int64_t out, int64_t stride, Shortcut shortcut);
 
  private:
-  // The module made for the context, registered as its spec's child name.
+  // Builds the module for the context and records it in slot_module (the callers register it).
   std::shared_ptr<Module> make_slot(AttentionContext context, int64_t in, int64_t out,
                                     int64_t stride);
   ParsedAttention parsed_;
@@ -72,7 +73,7 @@ class ResidualBlock : public Module {
 class BasicBlock : public ResidualBlock {
  public:
   BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride, Shortcut shortcut,
-             const std::string& attention, const AttentionContext& context);
+             const std::string& attention_name, const AttentionContext& context);
   Tensor forward(const Tensor& x) override;
   BatchNorm2d& last_norm() override { return *bn2; }
 
@@ -90,7 +91,7 @@ class Bottleneck : public ResidualBlock {
  public:
   static constexpr int64_t kExpansion = 4;
   Bottleneck(int64_t in_channels, int64_t planes, int64_t stride, Shortcut shortcut,
-             const std::string& attention, const AttentionContext& context);
+             const std::string& attention_name, const AttentionContext& context);
   Tensor forward(const Tensor& x) override;
   BatchNorm2d& last_norm() override { return *bn3; }
 
@@ -141,8 +142,8 @@ std::shared_ptr<ResNet> cifar_resnet(int depth, int64_t num_classes = 10, int64_
                                      Shortcut shortcut = Shortcut::A,
                                      const std::string& attention = "none",
                                      int64_t input_size = 0);
-// ResNet-18, -34 (basic blocks) or -50 (bottlenecks). `input_size` as for cifar_resnet; 0: the
-// stem's size (imagenet: 224, cifar: 32).
+// ResNet-18, -34 (basic blocks) or -50 (bottlenecks). `input_size` as for cifar_resnet; 0: 224
+// for the imagenet stem, and unknown for the cifar stem (made for 32 to 64).
 std::shared_ptr<ResNet> resnet(int depth, int64_t num_classes, int64_t in_channels = 3,
                                const std::string& stem = "cifar",
                                const std::string& attention = "none", int64_t input_size = 0);

@@ -147,7 +147,9 @@ Model make_model(const Config& c, const data::Dataset& d) {
                 "train: unknown --model ", c.model);
     const int depth = std::stoi(digits);
     attention::register_all();
-    // The modules that size themselves by the map (FcaNet) need the input size: square only.
+    // The modules that size themselves by the map (FcaNet) get the input size. The ResNets take
+    // one size for H = W; every dataset here is square, and a non-square one leaves the
+    // networks to their default (resnet.h).
     const int64_t size = h == w ? h : 0;
     if (depth == 18 || depth == 34 || depth == 50) {
       m.net = nn::resnet(depth, classes, channels, c.stem, c.attention, size);

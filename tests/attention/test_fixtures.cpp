@@ -49,7 +49,8 @@ probe::Request request_of(const io::SafetensorsFile& in) {
   // SK's cases that replace a strided or widening conv say so (the probe's --stride and
   // --out-channels).
   if (in.metadata.count("stride")) r.stride = std::stoll(in.metadata.at("stride"));
-  if (in.metadata.count("out_channels")) r.out_channels = std::stoll(in.metadata.at("out_channels"));
+  if (in.metadata.count("out_channels"))
+    r.out_channels = std::stoll(in.metadata.at("out_channels"));
   return r;
 }
 
@@ -175,8 +176,13 @@ TEST_CASE("attention probe: bad files are errors naming the key and the shapes")
   strided.stride = 2;
   CHECK_THROWS_WITH_AS(probe::run(strided, good),
                        doctest::Contains("--stride and --out-channels apply to modules that "
-                                         "replace the block's 3x3 conv (sk, sk_xmu), not to \"cbam\""),
+                                         "replace the block's 3x3 conv (sk, sk_xmu), not to "
+                                         "\"cbam\""),
                        Error);
+  probe::Request sk = request_of(io::load_safetensors(
+      std::string(FOVEA_TEST_FIXTURES) + "/attention/sk-train.in.safetensors"));
+  sk.stride = 0;
+  CHECK_THROWS_WITH_AS(probe::run(sk, good), doctest::Contains("stride 0 must be >= 1"), Error);
   // float32 runs too, within float32's accuracy of the float64 reference.
   probe::Request f32 = r;
   f32.dtype = DType::Float32;

@@ -181,8 +181,13 @@ TEST_CASE("attention slot: the context gives channels, stride, stage, block and 
   CHECK(seen()[1].height == 0);
   seen().clear();
   nn::resnet(18, 10, 3, "imagenet", "probe_after_norm");  // no size: the stem's 224
+  REQUIRE(seen().size() == 8);
   CHECK(seen()[0].height == 56);
   CHECK(seen()[7].height == 7);
+  seen().clear();
+  nn::resnet(18, 10, 3, "cifar", "probe_after_norm");  // the cifar stem serves 32 to 64: unknown
+  REQUIRE(seen().size() == 8);
+  CHECK(seen()[0].height == 0);
   // ImageNet stem: 224 -> 56 before layer1; a bottleneck's AfterFirstConv sees `planes`.
   seen().clear();
   nn::resnet(50, 10, 3, "imagenet", "probe_after_conv1", 224);

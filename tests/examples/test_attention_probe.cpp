@@ -74,6 +74,6 @@ TEST_CASE("attention_probe program: round-trips a fixture, lists modules, refuse
                                   "--in", kFixtures + "cbam-train.in.safetensors", "--out", bad});
   CHECK(wrong.exit_code == 1);
   CHECK(wrong.output.find("unknown key \"ChannelGate.mlp.1.weight\"") != std::string::npos);
-  CHECK(dir.listing() ==
-        std::vector<std::string>{"cbam-all-pools.safetensors", "sk-stride2-wider-train.safetensors"});
+  CHECK(dir.listing() == std::vector<std::string>{"cbam-all-pools.safetensors",
+                                                  "sk-stride2-wider-train.safetensors"});
 }
