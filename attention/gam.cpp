@@ -27,8 +27,7 @@ GAM::GAM(int64_t c, const GAMOptions& o)
       options(o),
       shuffle_mid_(o.spatial_groups > 1 && o.shuffle == "mid"),
       shuffle_out_(o.spatial_groups > 1 && o.shuffle == "out") {
-  FOVEA_CHECK(o.rate >= 1 && c >= 1 && c / o.rate >= 1, "GAM: channels ", c, " // rate ", o.rate,
-              " must be >= 1");
+  check_reduction(c, o.rate, "rate");
   const int64_t hidden = c / o.rate;
   const int64_t g = o.spatial_groups;
   FOVEA_CHECK(g >= 1, "GAM: spatial_groups ", g, " must be >= 1");

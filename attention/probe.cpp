@@ -105,6 +105,29 @@ io::NamedTensors run(const Request& r, const io::SafetensorsFile& in) {
   return out;
 }
 
+std::map<std::string, std::string> metadata_of(const Request& r) {
+  std::map<std::string, std::string> m{
+      {"module", r.module}, {"options", r.options}, {"mode", r.train ? "train" : "eval"}};
+  if (r.stride != 1) m["stride"] = std::to_string(r.stride);
+  if (r.out_channels != 0) m["out_channels"] = std::to_string(r.out_channels);
+  return m;
+}
+
+Request request_of(const std::map<std::string, std::string>& metadata) {
+  auto at = [&](const std::string& key) -> const std::string& {
+    auto it = metadata.find(key);
+    FOVEA_CHECK(it != metadata.end(), "attention_probe: the file's metadata has no \"", key, "\"");
+    return it->second;
+  };
+  Request r;
+  r.module = at("module");
+  r.options = at("options");
+  r.train = at("mode") == "train";
+  if (metadata.count("stride")) r.stride = std::stoll(metadata.at("stride"));
+  if (metadata.count("out_channels")) r.out_channels = std::stoll(metadata.at("out_channels"));
+  return r;
+}
+
 std::string list_modules() {
   attention::register_all();
   std::ostringstream os;

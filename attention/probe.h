@@ -12,6 +12,7 @@
 // error naming the key and the shapes.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "engine/io/safetensors.h"
@@ -31,6 +32,12 @@ struct Request {
 };
 
 io::NamedTensors run(const Request& request, const io::SafetensorsFile& in);
+
+// The file metadata naming a request, as attention_probe writes it and the fixtures carry it:
+// module, options, mode, and stride / out_channels when they are not the defaults (dtype is
+// not kept). request_of reads it back; a missing key is an error naming it.
+std::map<std::string, std::string> metadata_of(const Request& request);
+Request request_of(const std::map<std::string, std::string>& metadata);
 
 // Every module with its position, options and defaults, for --list.
 std::string list_modules();

@@ -12,7 +12,6 @@
 // prints the reason, exits with status 1 and writes no output file.
 #include <CLI/CLI.hpp>
 #include <iostream>
-#include <map>
 
 #include "engine/core/error.h"
 #include "engine/io/safetensors.h"
@@ -49,11 +48,7 @@ int main(int argc, char** argv) {
     r.train = mode == "train";
     r.dtype = dtype == "float32" ? fovea::DType::Float32 : fovea::DType::Float64;
     const fovea::io::NamedTensors out = fovea::probe::run(r, fovea::io::load_safetensors(in_path));
-    std::map<std::string, std::string> meta{
-        {"module", r.module}, {"options", r.options}, {"mode", mode}};
-    if (r.stride != 1) meta["stride"] = std::to_string(r.stride);
-    if (r.out_channels != 0) meta["out_channels"] = std::to_string(r.out_channels);
-    fovea::io::save_safetensors(out_path, out, meta);
+    fovea::io::save_safetensors(out_path, out, fovea::probe::metadata_of(r));
     std::cout << "attention_probe: " << r.module << " (" << mode << ", " << dtype << "): wrote "
               << out.size() << " tensors to " << out_path << "\n";
   } catch (const std::exception& e) {

@@ -95,7 +95,7 @@ void ResidualBlock::attach_at(AttentionPosition at, const AttentionContext& c, i
 
 std::shared_ptr<Module> ResidualBlock::conv3x3_or_slot(const AttentionContext& c, int64_t in,
                                                        int64_t out, int64_t stride) {
-  if (in_block(parsed_) && position == AttentionPosition::ReplaceSecondConv)
+  if (position == AttentionPosition::ReplaceSecondConv)
     return register_module("conv2", make_slot(c, in, out, stride));
   return register_module("conv2", conv3x3(in, out, stride));
 }

@@ -41,19 +41,6 @@ std::vector<Fixture> fixtures() {
   return found;
 }
 
-probe::Request request_of(const io::SafetensorsFile& in) {
-  probe::Request r;
-  r.module = in.metadata.at("module");
-  r.options = in.metadata.at("options");
-  r.train = in.metadata.at("mode") == "train";
-  // SK's cases that replace a strided or widening conv say so (the probe's --stride and
-  // --out-channels).
-  if (in.metadata.count("stride")) r.stride = std::stoll(in.metadata.at("stride"));
-  if (in.metadata.count("out_channels"))
-    r.out_channels = std::stoll(in.metadata.at("out_channels"));
-  return r;
-}
-
 double relative_error(const Tensor& actual, const Tensor& reference) {
   const Tensor a = actual.to(DType::Float64), r = reference.to(DType::Float64);
   const double scale = amax(abs(r)).item();
@@ -73,7 +60,7 @@ TEST_CASE("attention fixtures: every module and variant matches PyTorch in float
     CAPTURE(f.name);
     const io::SafetensorsFile in = io::load_safetensors(f.in);
     const io::SafetensorsFile expected = io::load_safetensors(f.out);
-    const probe::Request r = request_of(in);
+    const probe::Request r = probe::request_of(in.metadata);
     modules.insert(r.module);
     const io::NamedTensors actual = probe::run(r, in);
     // The same keys, in any order.
@@ -128,7 +115,7 @@ TEST_CASE("attention fixtures: every module and variant matches PyTorch in float
 TEST_CASE("attention probe: bad files are errors naming the key and the shapes") {
   const io::SafetensorsFile good = io::load_safetensors(
       std::string(FOVEA_TEST_FIXTURES) + "/attention/cbam-train.in.safetensors");
-  const probe::Request r = request_of(good);
+  const probe::Request r = probe::request_of(good.metadata);
   auto with = [&](const std::function<void(io::NamedTensors&)>& edit) {
     io::SafetensorsFile f = good;
     edit(f.tensors);
@@ -179,8 +166,8 @@ TEST_CASE("attention probe: bad files are errors naming the key and the shapes")
                                          "replace the block's 3x3 conv (sk, sk_xmu), not to "
                                          "\"cbam\""),
                        Error);
-  probe::Request sk = request_of(io::load_safetensors(
-      std::string(FOVEA_TEST_FIXTURES) + "/attention/sk-train.in.safetensors"));
+  probe::Request sk = probe::request_of(io::load_safetensors(
+      std::string(FOVEA_TEST_FIXTURES) + "/attention/sk-train.in.safetensors").metadata);
   sk.stride = 0;
   CHECK_THROWS_WITH_AS(probe::run(sk, good), doctest::Contains("stride 0 must be >= 1"), Error);
   // float32 runs too, within float32's accuracy of the float64 reference.
