@@ -5,6 +5,10 @@
 // loops stay on one thread (engine/core/parallel.h), so that the suite's small tensors take the
 // multi-chunk paths too: .ci/run runs the suite a second time with 2 threads and grain 1.
 //
+// CUDA: Device::cuda() runs on the CUDA emulator (engine/core/cuda_backend.h) unless
+// FOVEA_CUDA_BACKEND says otherwise, so every CUDA parity test runs without a GPU; with
+// FOVEA_CUDA_BACKEND=gpu the same tests run on the GPU.
+//
 // Selection: doctest exits 0 when its filters select nothing, so a ctest entry whose filter
 // matches no test case (a name that ctest's discovery split at a ';', a wildcard in a name)
 // would count as a pass without running anything. Here a run whose filters select no test case
@@ -17,6 +21,7 @@
 #include <iostream>
 #include <string>
 
+#include "engine/core/cuda_backend.h"
 #include "engine/core/parallel.h"
 
 namespace {
@@ -69,6 +74,8 @@ DOCTEST_REGISTER_LISTENER("fovea-selection", 1, SelectionListener);
 int main(int argc, char** argv) {
   fovea::set_num_threads(int(env_count("FOVEA_TEST_THREADS", 1, 1, 1024)));
   fovea::set_parallel_grain(env_count("FOVEA_TEST_GRAIN", fovea::kParallelGrain, 1, 1L << 40));
+  const char* backend = std::getenv("FOVEA_CUDA_BACKEND");
+  fovea::select_cuda_backend(backend && *backend ? backend : "emu");
   const long expected = env_count("FOVEA_TEST_EXPECT_CASES", -1, 0, 1L << 20);
   doctest::Context context(argc, argv);
   const int result = context.run();

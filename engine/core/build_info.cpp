@@ -1,6 +1,6 @@
 #include "engine/core/build_info.h"
 
-#include "engine/core/backends.h"
+#include "engine/core/cuda_backend.h"
 
 #include <sstream>
 
@@ -8,25 +8,7 @@
 #include "engine/cpu/blas.h"
 #include "fovea_config.h"
 
-#ifdef FOVEA_HAS_CUDA
-namespace fovea::cuda {
-bool device_available(std::string* why);
-std::string device_name();
-void register_backend();
-}  // namespace fovea::cuda
-#endif
-
 namespace fovea {
-
-void ensure_backends_registered() {
-#ifdef FOVEA_HAS_CUDA
-  static const bool registered = [] {
-    cuda::register_backend();
-    return true;
-  }();
-  (void)registered;
-#endif
-}
 
 bool cuda_compiled() {
 #ifdef FOVEA_HAS_CUDA
@@ -37,12 +19,10 @@ bool cuda_compiled() {
 }
 
 bool cuda_available(std::string* why) {
-#ifdef FOVEA_HAS_CUDA
-  return cuda::device_available(why);
-#else
+  const CudaBackend* backend = selected_cuda_backend();
+  if (backend) return backend->available(why);
   if (why) *why = "fovea was built without CUDA (FOVEA_CUDA=OFF or no nvcc found)";
   return false;
-#endif
 }
 
 std::string build_info() {
@@ -52,14 +32,16 @@ std::string build_info() {
   os << "  BLAS:   " << blas::describe() << "\n";
   os << "  OpenMP: " << get_num_threads() << " threads\n";
   std::string why;
-  const bool gpu = cuda_available(&why);
-#ifdef FOVEA_HAS_CUDA
-  os << "  CUDA:   compiled (" << FOVEA_CUDA_VERSION << "); "
-     << (gpu ? "device " + cuda::device_name() : "no device: " + why) << "\n";
-#else
-  (void)gpu;
-  os << "  CUDA:   not compiled\n";
-#endif
+  const bool usable = cuda_available(&why);
+  const CudaBackend* backend = selected_cuda_backend();
+  if (cuda_compiled())
+    os << "  CUDA:   compiled (" << FOVEA_CUDA_VERSION << ")";
+  else
+    os << "  CUDA:   not compiled";
+  if (backend)
+    os << "; backend " << backend->name << ", "
+       << (usable ? "device " + backend->device_name() : "no device: " + why);
+  os << "\n";
   return os.str();
 }
 

@@ -1,6 +1,6 @@
 #include "engine/core/storage.h"
 
-#include "engine/core/backends.h"
+#include "engine/core/cuda_backend.h"
 #include "engine/core/cpu_allocator.h"
 #include "engine/core/error.h"
 

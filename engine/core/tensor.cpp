@@ -30,6 +30,8 @@ std::string Tensor::str() const {
 }
 
 void* Tensor::raw_data() const {
+  FOVEA_CHECK(device().is_cpu(), "Tensor::raw_data: ", str(),
+              " is not on the CPU (copy it with .to(Device::cpu()) first)");
   return static_cast<char*>(impl().storage->data()) + impl().offset * dtype_size(dtype());
 }
 

@@ -72,9 +72,13 @@ class Tensor {
   std::string str() const;  // "float32[2, 3] on cpu", for error messages
 
   // ---- data access (CPU) --------------------------------------------------------------------
-  // Pointer to the first element (storage + offset); checks that T matches the dtype.
+  // Pointer to the first element (storage + offset); checks that T matches the dtype and that
+  // the tensor is on the CPU (the CUDA emulator's device memory is host memory, so without the
+  // check a host read of a device tensor would pass in CI and crash on a GPU).
   template <typename T> T* data() const;
   void* raw_data() const;
+  // The same pointer on any device: for CUDA launchers, which hand it to kernels.
+  template <typename T> T* device_data() const;
   // The value of a one-element tensor, converted to T.
   template <typename T = double> T item() const;
   // Element at a full index, converted to T (slow; for tests and printing).
@@ -150,10 +154,15 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op);
 void check_inplace(const Tensor& t, const char* op);
 
 // ---- template definitions --------------------------------------------------------------------
-template <typename T> T* Tensor::data() const {
+template <typename T> T* Tensor::device_data() const {
   FOVEA_CHECK(dtype_of<T>() == dtype(), "Tensor::data: requested ", dtype_name(dtype_of<T>()),
               " from a ", dtype_name(dtype()), " tensor");
   return static_cast<T*>(impl().storage->data()) + impl().offset;
+}
+template <typename T> T* Tensor::data() const {
+  FOVEA_CHECK(impl().storage->device().is_cpu(), "Tensor::data: ", str(),
+              " is not on the CPU (copy it with .to(Device::cpu()) first)");
+  return device_data<T>();
 }
 
 }  // namespace fovea

@@ -16,41 +16,9 @@
 
 #include "engine/core/parallel.h"
 #include "engine/core/shape.h"
+#include "engine/kernels/strided.h"
 
 namespace fovea {
-
-template <size_t N>
-struct LoopPlan {
-  std::vector<int64_t> sizes;  // innermost last; never empty
-  std::array<std::vector<int64_t>, N> strides;
-  int64_t numel = 1;
-};
-
-template <size_t N>
-LoopPlan<N> make_loop_plan(const Shape& shape, const std::array<Shape, N>& strides) {
-  LoopPlan<N> p;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    const bool mergeable = !p.sizes.empty() && [&] {
-      for (size_t k = 0; k < N; ++k)
-        if (p.strides[k].back() != strides[k][d] * shape[d]) return false;
-      return true;
-    }();
-    if (mergeable) {
-      p.sizes.back() *= shape[d];
-      for (size_t k = 0; k < N; ++k) p.strides[k].back() = strides[k][d];
-    } else {
-      p.sizes.push_back(shape[d]);
-      for (size_t k = 0; k < N; ++k) p.strides[k].push_back(strides[k][d]);
-    }
-  }
-  if (p.sizes.empty()) {
-    p.sizes.push_back(1);
-    for (size_t k = 0; k < N; ++k) p.strides[k].push_back(0);
-  }
-  p.numel = shape_numel(shape);
-  return p;
-}
 
 // Runs `row` over the flat range [begin, end) of the plan.
 template <size_t N, typename RowFn>

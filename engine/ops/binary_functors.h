@@ -89,7 +89,7 @@ struct CompareFn {
 };
 
 template <typename F>
-FOVEA_HD decltype(auto) visit_binary(BinaryKind kind, F&& f) {
+inline decltype(auto) visit_binary(BinaryKind kind, F&& f) {
   switch (kind) {
     case BinaryKind::Add: return f(AddFn{});
     case BinaryKind::Sub: return f(SubFn{});

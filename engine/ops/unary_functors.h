@@ -125,9 +125,9 @@ struct PowScalarFn {
   }
 };
 
-// Calls f(functor) with the functor for `op`.
+// Calls f(functor) with the functor for `op` (host code: CUDA launchers pick a kernel with it).
 template <typename F>
-FOVEA_HD decltype(auto) visit_unary(const UnaryOp& op, F&& f) {
+inline decltype(auto) visit_unary(const UnaryOp& op, F&& f) {
   switch (op.kind) {
     case UnaryKind::Neg: return f(NegFn{});
     case UnaryKind::Exp: return f(ExpFn{});

@@ -1,13 +1,30 @@
-// The CUDA slot: without a GPU (or without CUDA compiled in) using a CUDA device is a clear
-// error and these tests report "skipped"; with one, tensors can live on it.
+// The CUDA device and its backends (engine/core/cuda_backend.h): what "auto" picks, the refusal
+// to switch backends under live tensors, and device names.
 #include <doctest/doctest.h>
 
+#include "engine/core/cuda_backend.h"
 #include "engine/fovea.h"
 #include "support/skip.h"
 
 using namespace fovea;
 
-TEST_CASE("cuda: without a usable device, CUDA tensors are a clear error") {
+namespace {
+
+// Selects `name` for the test's duration, then the runner's backend again.
+struct BackendScope {
+  explicit BackendScope(const char* name) : previous(selected_cuda_backend()) {
+    select_cuda_backend(name);
+  }
+  ~BackendScope() { select_cuda_backend(previous ? previous->name : "auto"); }
+  const CudaBackend* previous;
+};
+
+}  // namespace
+
+TEST_CASE("cuda: the auto backend never falls back to the emulator") {
+  BackendScope scope("auto");
+  const CudaBackend* backend = selected_cuda_backend();
+  CHECK((backend == nullptr || std::string(backend->name) == "gpu"));
   std::string why;
   if (cuda_available(&why)) return test::skip_test("a CUDA device is present");
   CHECK(!why.empty());
@@ -15,12 +32,25 @@ TEST_CASE("cuda: without a usable device, CUDA tensors are a clear error") {
   CHECK(build_info().find("CUDA:") != std::string::npos);
 }
 
-TEST_CASE("cuda: allocating on the device works when a GPU is present") {
+TEST_CASE("cuda: the emulator backend is in every build and serves Device::cuda()") {
+  BackendScope scope("emu");
   std::string why;
-  if (!cuda_available(&why)) return test::skip_test("no usable CUDA device: " + why);
-  Tensor t = empty({4, 5}, DType::Float32, Device::cuda());
+  REQUIRE(cuda_available(&why));
+  Tensor t = full({4, 5}, 1.5, DType::Float32, Device::cuda());
   CHECK(t.device() == Device::cuda());
-  CHECK(t.numel() == 20);
+  CHECK(selected_cuda_backend()->bytes_in_use() >= 80);
+  CHECK(t.to(Device::cpu()).to_vector<float>() == std::vector<float>(20, 1.5f));
+  CHECK(build_info().find("backend emu, device fovea CUDA emulator") != std::string::npos);
+  // Switching backends while t lives would strand it.
+  CHECK_THROWS_WITH_AS(select_cuda_backend("auto"), doctest::Contains("still live"), Error);
+}
+
+TEST_CASE("cuda: unknown backends are errors") {
+  CHECK_THROWS_WITH_AS(select_cuda_backend("tpu"), doctest::Contains("valid: auto, gpu, emu"),
+                       Error);
+  if (!find_cuda_backend("gpu"))
+    CHECK_THROWS_WITH_AS(select_cuda_backend("gpu"), doctest::Contains("not in this build"),
+                         Error);
 }
 
 TEST_CASE("device names parse, and bad ones are errors") {

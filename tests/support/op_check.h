@@ -25,6 +25,7 @@
 #include "engine/autograd/gradcheck.h"
 #include "engine/core/random.h"
 #include "engine/core/tensor.h"
+#include "support/layouts.h"
 
 namespace fovea::test {
 
@@ -33,9 +34,6 @@ enum class Inputs {
   Positive,   // U[0.5, 2]  (log, sqrt, pow, division by the input)
   Unit,       // U[-0.9, 0.9] (inside (-1, 1))
 };
-
-enum class Layout { Contiguous, Permuted, Sliced, Expanded };
-const char* layout_name(Layout l);
 
 struct OpCase {
   std::string name;

@@ -1,0 +1,74 @@
+// Which kernel slots have a CUDA twin, for every CUDA backend this build has (installing a
+// backend needs no device). A slot without one must be listed in kPendingCudaSlots; a listed
+// slot that has one fails too, so the list only shrinks. The list goes when it is empty.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "engine/core/cuda_backend.h"
+#include "engine/core/dispatch.h"
+
+using namespace fovea;
+
+namespace {
+
+const std::set<std::string> kPendingCudaSlots = {
+    "binary_forward", "binary_backward", "where_forward",     "sum", "extremum_forward",
+    "extremum_backward", "var_forward", "var_backward", "norm_forward", "norm_backward",
+    "logsumexp_forward", "logsumexp_backward", "softmax_forward", "softmax_backward",
+    "log_softmax_forward", "log_softmax_backward", "cross_entropy_forward",
+    "cross_entropy_backward", "nll_loss_forward", "nll_loss_backward", "im2col", "col2im",
+    "conv2d_forward", "conv2d_backward", "max_pool2d_forward", "max_pool2d_backward",
+    "avg_pool2d_forward", "avg_pool2d_backward", "adaptive_avg_pool2d_forward",
+    "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward",
+    "adaptive_max_pool2d_backward", "batch_norm_forward", "batch_norm_backward",
+    "group_norm_forward", "group_norm_backward", "layer_norm_forward", "layer_norm_backward",
+    "dropout_mask", "index_bounds", "gather", "scatter_add", "sgd_step", "adam_step", "gemm"};
+
+}  // namespace
+
+TEST_CASE("cuda coverage: every kernel slot has a CUDA twin or is listed as pending") {
+  const CudaBackend* runner_backend = selected_cuda_backend();
+  for (const char* name : {"emu", "gpu"}) {
+    if (!find_cuda_backend(name)) continue;
+    select_cuda_backend(name);
+    ensure_backends_registered();
+    int with_cuda = 0;
+    const std::vector<KernelSlotBase*> slots = all_kernel_slots();
+    for (const KernelSlotBase* slot : slots) {
+      const bool pending = kPendingCudaSlots.count(slot->name()) > 0;
+      INFO("backend ", name, ", slot ", slot->name());
+      CHECK(slot->has_cuda() != pending);
+      with_cuda += slot->has_cuda();
+    }
+    std::cout << "CUDA twins (" << name << " backend): " << with_cuda << "/" << slots.size()
+              << " kernel slots\n";
+  }
+  select_cuda_backend(runner_backend ? runner_backend->name : "auto");
+}
+
+TEST_CASE("cuda coverage: the slot list holds every slot defined in the engine") {
+  // Every definition reads `<name>_kernel{"<name>", &<name>_cpu}` (core/dispatch.h).
+  const std::filesystem::path engine =
+      std::filesystem::path(FOVEA_TEST_FIXTURES).parent_path().parent_path() / "engine";
+  const std::regex definition(R"re([a-z0-9_]+_kernel\{\s*"([a-z0-9_]+)")re");
+  std::set<std::string> defined;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(engine)) {
+    if (entry.path().extension() != ".cpp") continue;
+    std::ifstream in(entry.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string source = text.str();
+    for (std::sregex_iterator it(source.begin(), source.end(), definition), end; it != end; ++it)
+      defined.insert((*it)[1].str());
+  }
+  std::set<std::string> listed;
+  for (const KernelSlotBase* slot : all_kernel_slots()) listed.insert(slot->name());
+  CHECK(defined.size() >= 40);
+  CHECK(listed == defined);
+}

@@ -1,0 +1,122 @@
+#include "support/cuda_parity.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "engine/core/build_info.h"
+#include "engine/core/cuda_backend.h"
+#include "engine/autograd/grad_mode.h"
+#include "engine/core/factory.h"
+#include "support/skip.h"
+
+namespace fovea::test {
+
+CudaDevice::CudaDevice() {
+  const CudaBackend* backend = selected_cuda_backend();
+  std::string why;
+  ok_ = cuda_available(&why);
+  emulated_ = backend && backend->set_schedule != nullptr;
+  if (!ok_) skip_test("no usable CUDA backend: " + why);
+}
+
+namespace {
+
+std::string index_str(const Shape& shape, int64_t flat) {
+  Shape idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    idx[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return shape_str(idx);
+}
+
+// Values on the CPU, contiguous, as doubles (int64 and float64 convert exactly).
+std::vector<double> host_values(const Tensor& t) { return t.to(Device::cpu()).to_vector<double>(); }
+
+}  // namespace
+
+void check_parity(const Tensor& cuda, const Tensor& cpu, Tolerance tol, const std::string& what) {
+  INFO(what);
+  REQUIRE(cuda.shape() == cpu.shape());
+  REQUIRE(cuda.dtype() == cpu.dtype());
+  const std::vector<double> a = host_values(cuda), b = host_values(cpu);
+  int64_t worst = -1, bad = 0;
+  double worst_excess = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    bool ok;
+    double excess = 0;
+    if (std::isnan(b[i]) || std::isnan(a[i])) {
+      ok = std::isnan(a[i]) && std::isnan(b[i]);
+    } else if (std::isinf(b[i]) || std::isinf(a[i])) {
+      ok = a[i] == b[i];
+    } else {
+      excess = std::abs(a[i] - b[i]) - (tol.abs + tol.rel * std::abs(b[i]));
+      ok = excess <= 0;
+    }
+    if (!ok) {
+      ++bad;
+      if (worst < 0 || !(excess <= worst_excess)) worst = int64_t(i), worst_excess = excess;
+    }
+  }
+  if (bad == 0) return;
+  std::ostringstream os;
+  os.precision(9);
+  os << bad << " of " << a.size() << " elements differ beyond (abs " << tol.abs << ", rel "
+     << tol.rel << "); worst at " << index_str(cpu.shape(), worst) << ": cuda " << a[worst]
+     << ", cpu " << b[worst];
+  FAIL(os.str());
+}
+
+void check_identical(const Tensor& a, const Tensor& b, const std::string& what) {
+  INFO(what);
+  REQUIRE(a.shape() == b.shape());
+  REQUIRE(a.dtype() == b.dtype());
+  const Tensor ha = a.to(Device::cpu()).contiguous(), hb = b.to(Device::cpu()).contiguous();
+  const size_t bytes = size_t(ha.numel()) * dtype_size(ha.dtype());
+  if (std::memcmp(ha.raw_data(), hb.raw_data(), bytes) == 0) return;
+  const std::vector<double> va = ha.to_vector<double>(), vb = hb.to_vector<double>();
+  for (size_t i = 0; i < va.size(); ++i) {
+    if (std::memcmp(&va[i], &vb[i], sizeof(double)) == 0) continue;
+    std::ostringstream os;
+    os.precision(17);
+    os << "not bit-identical; first difference at " << index_str(ha.shape(), int64_t(i)) << ": "
+       << va[i] << " vs " << vb[i];
+    FAIL(os.str());
+  }
+}
+
+std::optional<Tensor> with_layout(const Tensor& values, Layout layout, Device device) {
+  NoGradGuard no_grad;
+  const std::optional<LaidOut> laid = lay_out(values.detach(), layout);
+  if (!laid) return std::nullopt;
+  return laid->view(laid->leaf.to(device));
+}
+
+void check_schedules(const std::function<std::vector<Tensor>()>& compute, const std::string& what) {
+  const CudaBackend* backend = selected_cuda_backend();
+  if (!backend || !backend->set_schedule) return;
+  const std::vector<Tensor> reference = compute();
+  struct Restore {
+    const CudaBackend* b;
+    ~Restore() { b->set_schedule(CudaSchedule::Forward, 0); }
+  } restore{backend};
+  for (const auto& [schedule, name] : {std::pair{CudaSchedule::Reverse, "reverse"},
+                                        std::pair{CudaSchedule::Shuffle, "shuffle"}}) {
+    backend->set_schedule(schedule, 12345);
+    const std::vector<Tensor> again = compute();
+    REQUIRE(again.size() == reference.size());
+    for (size_t i = 0; i < again.size(); ++i)
+      check_identical(again[i], reference[i],
+                      what + ": output " + std::to_string(i) + " under the " + name + " schedule");
+  }
+}
+
+const std::vector<int64_t>& parity_sizes() {
+  static const std::vector<int64_t> sizes = {1, 2, 3, 31, 255, 256, 257, 1031};
+  return sizes;
+}
+
+}  // namespace fovea::test
