@@ -15,7 +15,9 @@ size_t bytes_in_use();
 void* device_allocate(size_t nbytes, int device_index);
 void device_release(void* p, size_t nbytes);
 
+void register_binary();
 void register_copy();
+void register_reduce();
 void register_unary();
 
 namespace {
@@ -24,7 +26,9 @@ void install() {
   DeviceAllocator& slot = cuda_allocator_slot();
   slot.allocate = &device_allocate;
   slot.release = &device_release;
+  register_binary();
   register_copy();
+  register_reduce();
   register_unary();
 }
 

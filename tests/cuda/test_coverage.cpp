@@ -18,7 +18,7 @@ using namespace fovea;
 namespace {
 
 const std::set<std::string> kPendingCudaSlots = {
-    "binary_forward", "binary_backward", "where_forward",     "sum", "extremum_forward",
+        "extremum_forward",
     "extremum_backward", "var_forward", "var_backward", "norm_forward", "norm_backward",
     "logsumexp_forward", "logsumexp_backward", "softmax_forward", "softmax_backward",
     "log_softmax_forward", "log_softmax_backward", "cross_entropy_forward",

@@ -40,15 +40,6 @@ std::vector<UnaryCase> unary_cases() {
           {{UnaryKind::PowScalar, 2.5}, 0.1, 3}};
 }
 
-// y = op(x) and dL/dx for a random upstream gradient, with x and g in `layout` on `device`.
-std::vector<Tensor> unary_run(const UnaryOp& op, const Tensor& xv, const Tensor& gv, Layout layout,
-                              Device device) {
-  Tensor x = test::with_layout(xv, layout, device)->detach().set_requires_grad();
-  Tensor y = unary(op, x);
-  y.backward(*test::with_layout(gv, layout, device));
-  return {y, x.grad()};
-}
-
 }  // namespace
 
 TEST_CASE("cuda parity: fill and copy in every layout and dtype") {
@@ -99,23 +90,13 @@ TEST_CASE("cuda parity: every unary op forward and backward in every layout") {
   test::CudaDevice cuda;
   if (!cuda.ok()) return;
   for (const UnaryCase& c : unary_cases()) {
-    const std::string name = unary_name(c.op.kind);
     for (int64_t n : {int64_t(1), int64_t(37), int64_t(257)}) {
-      const Tensor xv = random_values({3, n}, uint64_t(n) * 31 + uint64_t(c.op.kind), c.lo, c.hi);
-      const Tensor gv = random_values({3, n}, uint64_t(n) * 17 + 5, -1, 1);
-      for (Layout layout : test::all_layouts()) {
-        const std::string what = name + ", " + test::layout_name(layout) + " [3, " +
-                                 std::to_string(n) + "]";
-        const auto dev = unary_run(c.op, xv, gv, layout, cuda.device());
-        const auto host = unary_run(c.op, xv, gv, layout, Device::cpu());
-        test::check_parity(dev[0], host[0], kUnary, what + ": forward");
-        test::check_parity(dev[1], host[1], kUnary, what + ": backward");
-      }
+      const uint64_t seed = uint64_t(n) * 31 + uint64_t(c.op.kind);
+      test::check_op_parity({std::string(unary_name(c.op.kind)) + " [3, " + std::to_string(n) + "]",
+                             [&](const std::vector<Tensor>& x) { return unary(c.op, x[0]); },
+                             {random_values({3, n}, seed, c.lo, c.hi)}, kUnary},
+                            cuda);
     }
-    test::check_schedules([&] {
-      return unary_run(c.op, random_values({5, 300}, 3, c.lo, c.hi),
-                       random_values({5, 300}, 4, -1, 1), Layout::Permuted, cuda.device());
-    }, name);
   }
 }
 

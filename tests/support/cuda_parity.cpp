@@ -10,6 +10,7 @@
 #include "engine/core/cuda_backend.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/factory.h"
+#include "engine/core/random.h"
 #include "support/skip.h"
 
 namespace fovea::test {
@@ -112,6 +113,47 @@ void check_schedules(const std::function<std::vector<Tensor>()>& compute, const 
       check_identical(again[i], reference[i],
                       what + ": output " + std::to_string(i) + " under the " + name + " schedule");
   }
+}
+
+namespace {
+
+// y and the input gradients of op with its inputs in `layout` on `device`.
+std::vector<Tensor> run_op(const ParityOp& op, Layout layout, Device device, const Tensor& g) {
+  std::vector<Tensor> inputs;
+  for (const Tensor& v : op.values) {
+    std::optional<Tensor> laid = with_layout(v, layout, device);
+    if (!laid) laid = with_layout(v, Layout::Contiguous, device);
+    Tensor x = laid->detach();
+    if (op.backward) x.set_requires_grad();
+    inputs.push_back(x);
+  }
+  std::vector<Tensor> out = {op.fn(inputs)};
+  if (!op.backward) return out;
+  out[0].backward(g.to(device));
+  for (const Tensor& x : inputs) out.push_back(x.grad());
+  return out;
+}
+
+}  // namespace
+
+void check_op_parity(const ParityOp& op, const CudaDevice& cuda) {
+  Tensor g;
+  if (op.backward) {
+    NoGradGuard no_grad;
+    std::vector<Tensor> plain;
+    for (const Tensor& v : op.values) plain.push_back(v);
+    Generator gen(std::hash<std::string>{}(op.name));
+    g = randn(op.fn(plain).shape(), DType::Float32, &gen);
+  }
+  for (Layout layout : all_layouts()) {
+    const std::vector<Tensor> dev = run_op(op, layout, cuda.device(), g);
+    const std::vector<Tensor> host = run_op(op, layout, Device::cpu(), g);
+    for (size_t i = 0; i < dev.size(); ++i)
+      check_parity(dev[i], host[i], op.tol,
+                   op.name + ", " + layout_name(layout) + ": " +
+                       (i == 0 ? std::string("forward") : "gradient of input " + std::to_string(i - 1)));
+  }
+  check_schedules([&] { return run_op(op, Layout::Contiguous, cuda.device(), g); }, op.name);
 }
 
 const std::vector<int64_t>& parity_sizes() {

@@ -58,6 +58,21 @@ std::optional<Tensor> with_layout(const Tensor& values, Layout layout, Device de
 // schedules and checks that each run returns bit-identical tensors.
 void check_schedules(const std::function<std::vector<Tensor>()>& compute, const std::string& what);
 
+// One op under test: fn on float32 inputs (CPU, contiguous values), forward and backward.
+struct ParityOp {
+  std::string name;
+  std::function<Tensor(const std::vector<Tensor>&)> fn;
+  std::vector<Tensor> values;
+  Tolerance tol;
+  bool backward = true;  // false: the op has no gradient (comparisons)
+};
+
+// For each layout: every input in that layout where its rank allows (else contiguous), on the
+// CPU and on the CUDA device; y = fn(inputs) and, when op.backward, y.backward(g) with a random
+// upstream g. Compares y and every input's gradient. Then, on the emulator, the contiguous run
+// must give the same bits under the Reverse and Shuffle schedules.
+void check_op_parity(const ParityOp& op, const CudaDevice& cuda);
+
 // Sizes with which kernels meet their edge cases: 1, primes, one below, at and above the
 // element-wise block size (256) and a multiple of it.
 const std::vector<int64_t>& parity_sizes();

@@ -1,0 +1,111 @@
+// CUDA parity of the binary slots (every BinaryKind, broadcast both ways, float32 and int64),
+// where, and sum over any dims, which the binary backward uses to sum a broadcast operand's
+// gradient back to its shape.
+//
+// Tolerances: binary ops rel 2e-6 + abs 1e-7 (pow calls powf and logf: 2 ulp each on a GPU;
+// the others are exact IEEE operations). Sums: rel 1e-6 + abs 1e-6: both devices add in double
+// and round once, in different orders. int64 ops and where are exact.
+#include <doctest/doctest.h>
+
+#include "engine/fovea.h"
+#include "support/cuda_parity.h"
+
+using namespace fovea;
+
+namespace {
+
+constexpr test::Tolerance kExact{0, 0};
+constexpr test::Tolerance kBinary{1e-7, 2e-6};
+constexpr test::Tolerance kSum{1e-6, 1e-6};
+
+Tensor random_values(const Shape& shape, uint64_t seed, double lo, double hi) {
+  Generator gen(seed);
+  return rand(shape, DType::Float32, &gen) * (hi - lo) + lo;
+}
+
+// Whole numbers (truncated toward zero), as float32.
+Tensor whole(const Tensor& t) { return t.to(DType::Int64).to(DType::Float32); }
+
+const std::vector<BinaryKind> kKinds = {
+    BinaryKind::Add, BinaryKind::Sub, BinaryKind::Mul, BinaryKind::Div, BinaryKind::Pow,
+    BinaryKind::Maximum, BinaryKind::Minimum, BinaryKind::Eq, BinaryKind::Ne, BinaryKind::Lt,
+    BinaryKind::Le, BinaryKind::Gt, BinaryKind::Ge};
+
+}  // namespace
+
+TEST_CASE("cuda parity: every binary op forward and backward with broadcasting") {
+  test::CudaDevice cuda;
+  if (!cuda.ok()) return;
+  const std::vector<Shape> b_shapes = {{3, 37}, {37}, {3, 1}, {1}};
+  for (BinaryKind kind : kKinds) {
+    for (const Shape& bs : b_shapes) {
+      const uint64_t seed = uint64_t(kind) * 7 + bs.size() * 3 + uint64_t(bs.back());
+      // Positive a for pow; b away from 0 for div; integer-valued inputs make ties for
+      // maximum/minimum and equalities for the comparisons.
+      Tensor a = random_values({3, 37}, seed, 0.2, 3);
+      Tensor b = random_values(bs, seed + 1, 0.5, 2.5);
+      if (kind == BinaryKind::Maximum || kind == BinaryKind::Minimum ||
+          binary_is_comparison(kind)) {
+        a = whole(a);
+        b = whole(b);
+      }
+      test::check_op_parity({std::string(binary_name(kind)) + " b" + shape_str(bs),
+                             [kind](const std::vector<Tensor>& x) { return binary(kind, x[0], x[1]); },
+                             {a, b}, kBinary, !binary_is_comparison(kind)},
+                            cuda);
+    }
+  }
+}
+
+TEST_CASE("cuda parity: int64 binary ops, where, and in-place updates") {
+  test::CudaDevice cuda;
+  if (!cuda.ok()) return;
+  const Tensor a = random_values({4, 33}, 1, -9, 9).to(DType::Int64);
+  const Tensor b = random_values({33}, 2, -9, 9).to(DType::Int64);
+  const Device dev = cuda.device();
+  for (BinaryKind kind : {BinaryKind::Add, BinaryKind::Sub, BinaryKind::Mul, BinaryKind::Maximum,
+                          BinaryKind::Minimum, BinaryKind::Eq, BinaryKind::Lt, BinaryKind::Ge})
+    test::check_parity(binary(kind, a.to(dev), b.to(dev)), binary(kind, a, b), kExact,
+                       std::string("int64 ") + binary_name(kind));
+  CHECK_THROWS_WITH_AS(div(a.to(dev), b.to(dev)), doctest::Contains("div"), Error);
+
+  const Tensor x = random_values({4, 33}, 3, -1, 1), y = random_values({4, 1}, 4, -1, 1);
+  for (const Tensor& cond : {gt(x, y), gt(x, y).to(DType::Int64)}) {
+    test::check_parity(where(cond.to(dev), x.to(dev), y.to(dev)), where(cond, x, y), kExact,
+                       std::string("where, condition ") + dtype_name(cond.dtype()));
+    test::check_parity(where(cond.to(dev), a.to(dev), b.to(dev)), where(cond, a, b), kExact,
+                       std::string("int64 where, condition ") + dtype_name(cond.dtype()));
+  }
+
+  NoGradGuard no_grad;
+  Tensor host = x.clone(), device = x.to(dev);
+  host.add_(y);
+  device.add_(y.to(dev));
+  host.mul_(x.transpose(0, 1).contiguous().transpose(0, 1));
+  device.mul_(x.to(dev).transpose(0, 1).contiguous().transpose(0, 1));
+  test::check_parity(device, host, kBinary, "in-place add_ and mul_");
+}
+
+TEST_CASE("cuda parity: sum over any dims, short and long rows, leading dims") {
+  test::CudaDevice cuda;
+  if (!cuda.ok()) return;
+  struct SumCase {
+    Shape shape;
+    std::vector<int64_t> dims;
+    bool keepdim;
+  };
+  const std::vector<SumCase> cases = {
+      {{5, 7, 9}, {2}, false},       {{5, 7, 9}, {0}, false},     {{5, 7, 9}, {0, 1}, true},
+      {{5, 7, 9}, {1}, true},        {{5, 7, 9}, {0, 2}, false},  {{3, 1031}, {1}, false},
+      {{1031, 3}, {0}, false},       {{2, 3, 257}, {}, false},    {{4, 2, 300}, {0, 2}, false},
+      {{1, 1}, {0, 1}, false},       {{6, 0, 4}, {1}, false}};
+  for (const SumCase& c : cases) {
+    const std::string name = "sum " + shape_str(c.shape) + " over " + shape_str(c.dims) +
+                             (c.keepdim ? " keepdim" : "");
+    test::check_op_parity({name,
+                           [c](const std::vector<Tensor>& x) { return sum(x[0], c.dims, c.keepdim); },
+                           {random_values(c.shape, c.shape.size() * 11 + c.dims.size(), -2, 2)},
+                           kSum},
+                          cuda);
+  }
+}
