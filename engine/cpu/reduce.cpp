@@ -10,6 +10,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/factory.h"
 #include "engine/core/parallel.h"
+#include "engine/kernels/reduce.h"
 
 namespace fovea {
 
@@ -84,15 +85,14 @@ Tensor empty_rows(const Shape& shape, const std::vector<int64_t>& dims, DType dt
   return empty(block, dtype, device).permute(inverse);
 }
 
-namespace {
-
-// The rows of a gradient buffer from empty_rows(), to write through.
 ReduceRows rows_to_write(const Tensor& dx, const std::vector<int64_t>& dims) {
   ReduceRows r = reduce_rows(dx, dims);
   FOVEA_CHECK(r.rows.storage() == dx.storage(), "reduce: gradient buffer ", dx.str(),
               " was not allocated by empty_rows()");
   return r;
 }
+
+namespace {
 
 // One element per row, readable as a flat array (upstream gradients may be expanded views).
 Tensor flat(const Tensor& t) {
@@ -125,17 +125,13 @@ template <typename T, bool kMax, bool kAbs = false>
 struct ArgBest {
   T best = T(0);
   int64_t index = -1;  // nothing seen yet
-  bool beaten_by(T v) const {
-    if (index < 0) return true;
-    if (std::isnan(best)) return false;
-    return std::isnan(v) || (kMax ? v > best : v < best);
-  }
   void add(T v, int64_t i) {
     if (kAbs) v = std::abs(v);
-    if (beaten_by(v)) best = v, index = i;
+    if (reduce_math::extremum_beats(v, i, best, index, kMax)) best = v, index = i;
   }
   void merge(const ArgBest& later) {
-    if (later.index >= 0 && beaten_by(later.best)) *this = later;
+    if (later.index >= 0 && reduce_math::extremum_beats(later.best, later.index, best, index, kMax))
+      *this = later;
   }
 };
 
@@ -200,10 +196,7 @@ void map_each_row(int64_t outer, int64_t inner, Fn&& fn) {
   });
 }
 
-template <typename T>
-T sign(T v) {
-  return v > 0 ? T(1) : v < 0 ? T(-1) : v;  // 0 at 0, NaN stays NaN
-}
+using reduce_math::sign;
 
 template <typename T>
 std::vector<double> row_means(const ReduceRows& r) {
@@ -311,19 +304,13 @@ void extremum_backward_cpu(const Tensor& g, const Tensor& indices, const Tensor&
 
 // ---- var / stddev ----------------------------------------------------------------------------
 
-namespace {
-double var_divisor(int64_t n, int64_t correction) {
-  return std::max(double(n - correction), 0.0);  // like PyTorch: 0 gives inf or nan
-}
-}  // namespace
-
 void var_forward_cpu(const Tensor& x, const Tensor& out, const DimList& dims,
                      int64_t correction, bool take_sqrt) {
   FOVEA_DISPATCH_FLOAT(x.dtype(), "var_forward", [&] {
     using T = scalar_t;
     const ReduceRows r = reduce_rows(x, dims);
     const std::vector<double> mean = row_means<T>(r);
-    const double divisor = var_divisor(r.inner, correction);
+    const double divisor = reduce_math::var_divisor(r.inner, correction);
     T* y = out.data<T>();
     reduce_each_row(
         r.rows.data<T>(), r.outer, r.inner,
@@ -343,15 +330,12 @@ void var_backward_cpu(const Tensor& x, const Tensor& out, const Tensor& g, const
     using T = scalar_t;
     const ReduceRows r = reduce_rows(x, dims), w = rows_to_write(dx, dims);
     const std::vector<double> mean = row_means<T>(r);
-    const double divisor = var_divisor(r.inner, correction);
+    const double divisor = reduce_math::var_divisor(r.inner, correction);
     const Tensor gc = flat(g), yc = flat(out);
     const T *gp = gc.data<T>(), *y = yc.data<T>(), *xp = r.rows.data<T>();
     T* d = w.rows.data<T>();
     map_each_row(r.outer, r.inner, [&](int64_t o, int64_t lo, int64_t hi) {
-      // d std = d var / (2 std); PyTorch masks the std == 0 case to 0.
-      double gv = gp[o];
-      if (take_sqrt) gv = y[o] == 0 ? 0.0 : gv / (2.0 * double(y[o]));
-      const double scale = 2.0 * gv / divisor;
+      const double scale = reduce_math::var_grad_scale(gp[o], y[o], divisor, take_sqrt);
       for (int64_t i = lo; i < hi; ++i) {
         const int64_t k = o * r.inner + i;
         d[k] = T(scale * (double(xp[k]) - mean[o]));
@@ -371,9 +355,7 @@ void logsumexp_forward_cpu(const Tensor& x, const Tensor& out, const DimList& di
     reduce_each_row(
         xp, r.outer, r.inner, [](int64_t) { return ArgBest<T, true>{}; },
         [&](int64_t o, const auto& a) {
-          // An empty or all -inf row has max -inf: shift by 0 so exp gives 0, not nan.
-          const double m = a.index < 0 ? 0.0 : double(a.best);
-          shift[o] = std::isinf(m) ? 0.0 : m;
+          shift[o] = reduce_math::lse_shift(double(a.best), a.index < 0);
         });
     T* y = out.data<T>();
     reduce_each_row(
@@ -416,13 +398,8 @@ void norm_forward_cpu(const Tensor& x, const Tensor& out, const DimList& dims, d
           r.rows.data<T>(), r.outer, r.inner, [&](int64_t) { return sum_of(term); },
           [&](int64_t o, const auto& a) { y[o] = T(root(a.total)); });
     };
-    if (p == 1)
-      run([](double v) { return std::abs(v); }, kIdentity);
-    else if (p == 2)
-      run([](double v) { return v * v; }, [](double s) { return std::sqrt(s); });
-    else
-      run([p](double v) { return std::pow(std::abs(v), p); },
-          [p](double s) { return std::pow(s, 1.0 / p); });
+    run([p](double v) { return reduce_math::norm_term(v, p); },
+        [p](double s) { return reduce_math::norm_root(s, p); });
   });
 }
 
@@ -442,18 +419,8 @@ void norm_backward_cpu(const Tensor& x, const Tensor& out, const Tensor& g, cons
       for (int64_t i = lo; i < hi; ++i) {
         const int64_t k = o * r.inner + i;
         const double v = xp[k];
-        double dv;
-        if (std::isinf(p))
-          dv = i == arg[o] ? go * sign(v) : 0.0;
-        else if (n == 0)
-          dv = 0;  // PyTorch's subgradient at the origin
-        else if (p == 1)
-          dv = go * sign(v);
-        else if (p == 2)
-          dv = go * v / n;
-        else
-          dv = go * sign(v) * std::pow(std::abs(v) / n, p - 1);
-        d[k] = T(dv);
+        d[k] = T(std::isinf(p) ? (i == arg[o] ? go * sign(v) : 0.0)
+                               : reduce_math::norm_grad(go, v, n, p));
       }
     });
   });

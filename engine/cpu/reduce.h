@@ -35,6 +35,8 @@ ReduceRows reduce_rows(const Tensor& x, const std::vector<int64_t>& dims);
 // An uninitialised tensor of `shape` whose reduce_rows(., dims) is a view (see above).
 Tensor empty_rows(const Shape& shape, const std::vector<int64_t>& dims, DType dtype,
                   Device device);
+// The row view of a gradient buffer from empty_rows(), to write through (checked to be a view).
+ReduceRows rows_to_write(const Tensor& dx, const std::vector<int64_t>& dims);
 
 using DimList = std::vector<int64_t>;
 

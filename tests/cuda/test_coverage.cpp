@@ -18,14 +18,11 @@ using namespace fovea;
 namespace {
 
 const std::set<std::string> kPendingCudaSlots = {
-        "extremum_forward",
-    "extremum_backward", "var_forward", "var_backward", "norm_forward", "norm_backward",
-    "logsumexp_forward", "logsumexp_backward", "softmax_forward", "softmax_backward",
-    "log_softmax_forward", "log_softmax_backward", "cross_entropy_forward",
-    "cross_entropy_backward", "nll_loss_forward", "nll_loss_backward", "im2col", "col2im",
-    "conv2d_forward", "conv2d_backward", "max_pool2d_forward", "max_pool2d_backward",
-    "avg_pool2d_forward", "avg_pool2d_backward", "adaptive_avg_pool2d_forward",
-    "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward",
+    "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
+    "cross_entropy_forward", "cross_entropy_backward", "nll_loss_forward", "nll_loss_backward",
+    "im2col", "col2im", "conv2d_forward", "conv2d_backward", "max_pool2d_forward",
+    "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward",
     "adaptive_max_pool2d_backward", "batch_norm_forward", "batch_norm_backward",
     "group_norm_forward", "group_norm_backward", "layer_norm_forward", "layer_norm_backward",
     "dropout_mask", "index_bounds", "gather", "scatter_add", "sgd_step", "adam_step", "gemm"};

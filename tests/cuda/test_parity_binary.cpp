@@ -1,10 +1,8 @@
-// CUDA parity of the binary slots (every BinaryKind, broadcast both ways, float32 and int64),
-// where, and sum over any dims, which the binary backward uses to sum a broadcast operand's
-// gradient back to its shape.
+// CUDA parity of the binary slots (every BinaryKind, broadcast both ways, float32 and int64)
+// and where. The backward of a broadcast operand runs the CUDA sum (test_parity_reduce.cpp).
 //
 // Tolerances: binary ops rel 2e-6 + abs 1e-7 (pow calls powf and logf: 2 ulp each on a GPU;
-// the others are exact IEEE operations). Sums: rel 1e-6 + abs 1e-6: both devices add in double
-// and round once, in different orders. int64 ops and where are exact.
+// the others are exact IEEE operations). int64 ops and where are exact.
 #include <doctest/doctest.h>
 
 #include "engine/fovea.h"
@@ -16,7 +14,6 @@ namespace {
 
 constexpr test::Tolerance kExact{0, 0};
 constexpr test::Tolerance kBinary{1e-7, 2e-6};
-constexpr test::Tolerance kSum{1e-6, 1e-6};
 
 Tensor random_values(const Shape& shape, uint64_t seed, double lo, double hi) {
   Generator gen(seed);
@@ -84,28 +81,4 @@ TEST_CASE("cuda parity: int64 binary ops, where, and in-place updates") {
   host.mul_(x.transpose(0, 1).contiguous().transpose(0, 1));
   device.mul_(x.to(dev).transpose(0, 1).contiguous().transpose(0, 1));
   test::check_parity(device, host, kBinary, "in-place add_ and mul_");
-}
-
-TEST_CASE("cuda parity: sum over any dims, short and long rows, leading dims") {
-  test::CudaDevice cuda;
-  if (!cuda.ok()) return;
-  struct SumCase {
-    Shape shape;
-    std::vector<int64_t> dims;
-    bool keepdim;
-  };
-  const std::vector<SumCase> cases = {
-      {{5, 7, 9}, {2}, false},       {{5, 7, 9}, {0}, false},     {{5, 7, 9}, {0, 1}, true},
-      {{5, 7, 9}, {1}, true},        {{5, 7, 9}, {0, 2}, false},  {{3, 1031}, {1}, false},
-      {{1031, 3}, {0}, false},       {{2, 3, 257}, {}, false},    {{4, 2, 300}, {0, 2}, false},
-      {{1, 1}, {0, 1}, false},       {{6, 0, 4}, {1}, false}};
-  for (const SumCase& c : cases) {
-    const std::string name = "sum " + shape_str(c.shape) + " over " + shape_str(c.dims) +
-                             (c.keepdim ? " keepdim" : "");
-    test::check_op_parity({name,
-                           [c](const std::vector<Tensor>& x) { return sum(x[0], c.dims, c.keepdim); },
-                           {random_values(c.shape, c.shape.size() * 11 + c.dims.size(), -2, 2)},
-                           kSum},
-                          cuda);
-  }
 }
