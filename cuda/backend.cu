@@ -17,7 +17,9 @@ void device_release(void* p, size_t nbytes);
 
 void register_binary();
 void register_copy();
+void register_loss();
 void register_reduce();
+void register_softmax();
 void register_unary();
 
 namespace {
@@ -28,7 +30,9 @@ void install() {
   slot.release = &device_release;
   register_binary();
   register_copy();
+  register_loss();
   register_reduce();
+  register_softmax();
   register_unary();
 }
 

@@ -38,15 +38,11 @@ void cross_entropy_forward_cpu(const Tensor& logits_in, const Tensor& target_in,
         block_max(z, RowBlock{k}, &mx);
         block_sum_exp(z, RowBlock{k}, &mx, &sum_exp);
         const double l = double(mx) + std::log(sum_exp);
-        double out = (1 - eps) * (l - z[pt[n]]);
-        // Skipped at eps = 0: a -inf logit would make the term 0 * inf = NaN.
-        if (eps > 0) {
-          double spread = 0;
+        double spread = 0;
+        if (eps > 0)
           for (int64_t c = 0; c < k; ++c) spread += l - z[c];
-          out += eps / double(k) * spread;
-        }
         plse[n] = l;
-        pl[n] = T(out);
+        pl[n] = T(softmax_math::ce_loss(l, z[pt[n]], spread, eps, k));
       }
     });
   });
@@ -65,16 +61,14 @@ void cross_entropy_backward_cpu(const Tensor& logits_in, const Tensor& target_in
     const int64_t* pt = target.data<int64_t>();
     const double* plse = lse.data<double>();
     T* pd = dlogits.data<T>();
-    const double smooth = eps / double(k);
     parallel_for(m, 2 * k, [&](int64_t b, int64_t e) {
       for (int64_t n = b; n < e; ++n) {
         const T* z = pz + n * k;
         T* dz = pd + n * k;
         const double g = pg[n], l = plse[n];
-        // exp in T: the argument is already reduced, so float keeps full float accuracy.
-        for (int64_t c = 0; c < k; ++c) dz[c] = T((fast_exp(T(z[c] - l)) - smooth) * g);
+        for (int64_t c = 0; c < k; ++c) dz[c] = softmax_math::ce_grad(z[c], l, g, eps, k, false);
         const int64_t t = pt[n];
-        dz[t] = T((fast_exp(T(z[t] - l)) - smooth - (1 - eps)) * g);
+        dz[t] = softmax_math::ce_grad(z[t], l, g, eps, k, true);
       }
     });
   });

@@ -113,6 +113,7 @@ void softmax_block(const T* x, T* y, const B& b) {
   double sum[kScratch];
   block_max(x, b, m);
   block_exp(x, y, b, m, sum);
+  // y holds exp(x - m) already: softmax_math::softmax_value's product, without a second exp.
   for (int64_t j = 0; j < b.w; ++j) scale[j] = T(1.0 / sum[j]);
   for (int64_t k = 0; k < b.n; ++k)
     for (int64_t j = 0; j < b.w; ++j) y[k * b.stride + j] *= scale[j];
@@ -127,7 +128,8 @@ void log_softmax_block(const T* x, T* y, const B& b) {
   for (int64_t j = 0; j < b.w; ++j) log_sum[j] = T(std::log(sum[j]));
   for (int64_t k = 0; k < b.n; ++k) {
     const int64_t row = k * b.stride;
-    for (int64_t j = 0; j < b.w; ++j) y[row + j] = (x[row + j] - m[j]) - log_sum[j];
+    for (int64_t j = 0; j < b.w; ++j)
+      y[row + j] = softmax_math::log_softmax_value(x[row + j], m[j], log_sum[j]);
   }
 }
 
@@ -139,7 +141,8 @@ void softmax_backward_block(const T* y, const T* g, T* dx, const B& b) {
   for (int64_t j = 0; j < b.w; ++j) d[j] = T(dot[j]);
   for (int64_t k = 0; k < b.n; ++k) {
     const int64_t row = k * b.stride;
-    for (int64_t j = 0; j < b.w; ++j) dx[row + j] = y[row + j] * (g[row + j] - d[j]);
+    for (int64_t j = 0; j < b.w; ++j)
+      dx[row + j] = softmax_math::softmax_grad(y[row + j], g[row + j], d[j]);
   }
 }
 
@@ -151,7 +154,8 @@ void log_softmax_backward_block(const T* y, const T* g, T* dx, const B& b) {
   for (int64_t j = 0; j < b.w; ++j) total[j] = T(sum[j]);
   for (int64_t k = 0; k < b.n; ++k) {
     const int64_t row = k * b.stride;
-    for (int64_t j = 0; j < b.w; ++j) dx[row + j] = g[row + j] - fast_exp(y[row + j]) * total[j];
+    for (int64_t j = 0; j < b.w; ++j)
+      dx[row + j] = softmax_math::log_softmax_grad(y[row + j], g[row + j], total[j]);
   }
 }
 

@@ -17,7 +17,7 @@
 
 #include "engine/core/dispatch.h"
 #include "engine/core/tensor.h"
-#include "engine/cpu/fast_exp.h"
+#include "engine/kernels/softmax.h"
 
 namespace fovea {
 
@@ -62,7 +62,7 @@ inline void block_max(const T* x, const B& b, T* m) {
   for (int64_t j = 0; j < b.w; ++j) m[j] = -std::numeric_limits<T>::infinity();
   for (int64_t k = 0; k < b.n; ++k) {
     const T* row = x + k * b.stride;
-    for (int64_t j = 0; j < b.w; ++j) m[j] = row[j] > m[j] ? row[j] : m[j];
+    for (int64_t j = 0; j < b.w; ++j) m[j] = softmax_math::max_step(m[j], row[j]);
   }
 }
 
@@ -91,7 +91,7 @@ R through_lanes(int64_t n, Block&& block, Combine&& combine) {
 
 inline double add_partial(double a, double b) { return a + b; }
 template <typename T>
-T max_partial(T a, T b) { return b > a ? b : a; }  // NaN never wins, as in block_max
+T max_partial(T a, T b) { return softmax_math::max_step(a, b); }
 
 // block_max and block_sum_exp of one contiguous line.
 template <typename T>

@@ -1,4 +1,4 @@
-// fast_exp (engine/cpu/fast_exp.h): float within 2 ulp of exp over the whole normal range,
+// fast_exp (engine/kernels/fast_exp.h): float within 2 ulp of exp over the whole normal range,
 // the documented edges (overflow to inf, flush to 0 below FLT_MIN, NaN kept), double exact.
 #include <doctest/doctest.h>
 
@@ -6,7 +6,7 @@
 #include <initializer_list>
 #include <limits>
 
-#include "engine/cpu/fast_exp.h"
+#include "engine/kernels/fast_exp.h"
 
 using fovea::fast_exp;
 

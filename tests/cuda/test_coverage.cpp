@@ -18,8 +18,6 @@ using namespace fovea;
 namespace {
 
 const std::set<std::string> kPendingCudaSlots = {
-    "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
-    "cross_entropy_forward", "cross_entropy_backward", "nll_loss_forward", "nll_loss_backward",
     "im2col", "col2im", "conv2d_forward", "conv2d_backward", "max_pool2d_forward",
     "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward",

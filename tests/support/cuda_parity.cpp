@@ -124,13 +124,14 @@ std::vector<Tensor> run_op(const ParityOp& op, Layout layout, Device device, con
     std::optional<Tensor> laid = with_layout(v, layout, device);
     if (!laid) laid = with_layout(v, Layout::Contiguous, device);
     Tensor x = laid->detach();
-    if (op.backward) x.set_requires_grad();
+    if (op.backward && is_floating(x.dtype())) x.set_requires_grad();
     inputs.push_back(x);
   }
   std::vector<Tensor> out = {op.fn(inputs)};
   if (!op.backward) return out;
   out[0].backward(g.to(device));
-  for (const Tensor& x : inputs) out.push_back(x.grad());
+  for (const Tensor& x : inputs)
+    if (x.requires_grad()) out.push_back(x.grad());
   return out;
 }
 

@@ -58,7 +58,8 @@ std::optional<Tensor> with_layout(const Tensor& values, Layout layout, Device de
 // schedules and checks that each run returns bit-identical tensors.
 void check_schedules(const std::function<std::vector<Tensor>()>& compute, const std::string& what);
 
-// One op under test: fn on float32 inputs (CPU, contiguous values), forward and backward.
+// One op under test: fn on inputs (CPU, contiguous values; float32, or int64 such as class
+// targets, which take no gradient), forward and backward.
 struct ParityOp {
   std::string name;
   std::function<Tensor(const std::vector<Tensor>&)> fn;
@@ -69,7 +70,7 @@ struct ParityOp {
 
 // For each layout: every input in that layout where its rank allows (else contiguous), on the
 // CPU and on the CUDA device; y = fn(inputs) and, when op.backward, y.backward(g) with a random
-// upstream g. Compares y and every input's gradient. Then, on the emulator, the contiguous run
+// upstream g. Compares y and every float input's gradient. Then, on the emulator, the contiguous run
 // must give the same bits under the Reverse and Shuffle schedules.
 void check_op_parity(const ParityOp& op, const CudaDevice& cuda);
 

@@ -1,7 +1,8 @@
-// exp for the CPU kernels' inner loops: float through a branch-free approximation the compiler
+// exp for the softmax and cross-entropy kernels, CPU and CUDA alike (FOVEA_HD, C++17), so both
+// devices compute the same exp. Float goes through a branch-free approximation the compiler
 // vectorizes (std::exp is a library call per element and keeps every loop around it scalar:
-// softmax ran 5.7x slower than PyTorch's); double through std::exp, so float64 gradient
-// checks stay exact.
+// softmax ran 5.7x slower than PyTorch's); double through exp, so float64 gradient checks stay
+// exact.
 //
 // Float: Cephes' expf (range reduction x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial
 // for e^r, then 2^n built in the exponent bits), within 2 ulp of exp over the normal range.
@@ -9,16 +10,27 @@
 // (denormal results are flushed: they would only slow the arithmetic after); NaN gives NaN.
 #pragma once
 
-#include <bit>
-#include <cmath>
 #include <cstdint>
-#include <limits>
+#include <cstring>
+
+#include "engine/core/hostdevice.h"
+#include "engine/ops/math.h"
 
 namespace fovea {
 
-inline double fast_exp(double x) { return std::exp(x); }
+FOVEA_HD double fast_exp(double x) { return fm::exp(x); }
 
-inline float fast_exp(float x) {
+// The float whose bits are `bits` (std::bit_cast is C++20; memcpy works in device code too).
+FOVEA_HD float float_from_bits(uint32_t bits) {
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// 2^e for e in the normal exponent range, built in the exponent bits.
+FOVEA_HD float pow2_exponent(int32_t e) { return float_from_bits(uint32_t(e + 127) << 23); }
+
+FOVEA_HD float fast_exp(float x) {
   constexpr float kHi = 88.7228390520684f, kLo = -87.3365447505531f;
   // Clamped so that n below stays a valid int32 exponent; NaN fails both tests and becomes kLo
   // (no undefined float-to-int conversion), the selects at the end put it back.
@@ -38,10 +50,9 @@ inline float fast_exp(float x) {
   const float er = p * (r * r) + r + 1.0f;
   // 2^n as two factors 2^(n/2): n reaches 128 near kHi, past the largest float exponent.
   const int32_t ni = int32_t(n), half = ni >> 1;
-  auto pow2 = [](int32_t e) { return std::bit_cast<float>(uint32_t(e + 127) << 23); };
-  float y = (er * pow2(half)) * pow2(ni - half);
+  float y = (er * pow2_exponent(half)) * pow2_exponent(ni - half);
   y = x < kLo ? 0.0f : y;
-  y = x > kHi ? std::numeric_limits<float>::infinity() : y;
+  y = x > kHi ? float_from_bits(0x7f800000u) : y;  // +inf
   return x == x ? y : x;
 }
 
