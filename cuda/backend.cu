@@ -17,6 +17,7 @@ void device_release(void* p, size_t nbytes);
 
 void register_binary();
 void register_copy();
+void register_gemm();
 void register_loss();
 void register_reduce();
 void register_softmax();
@@ -30,6 +31,7 @@ void install() {
   slot.release = &device_release;
   register_binary();
   register_copy();
+  register_gemm();
   register_loss();
   register_reduce();
   register_softmax();

@@ -9,16 +9,7 @@ namespace fovea {
 KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, double)> gemm_kernel{"gemm",
                                                                                  &gemm_cpu};
 
-namespace {
-
-struct Operand {
-  Tensor t;        // the tensor BLAS reads (possibly a contiguous copy)
-  bool trans = false;
-  int64_t ld = 1;
-};
-
-// How BLAS can read the [rows, cols] matrices in the last two dims of t.
-Operand as_blas_operand(const Tensor& t) {
+BlasOperand blas_operand(const Tensor& t) {
   const int64_t n = t.dim();
   const int64_t rows = t.shape()[n - 2], cols = t.shape()[n - 1];
   const int64_t rs = t.strides()[n - 2], cs = t.strides()[n - 1];
@@ -31,10 +22,8 @@ Operand as_blas_operand(const Tensor& t) {
   return {c, false, std::max<int64_t>(cols, 1)};
 }
 
-}  // namespace
-
 void gemm_cpu(const Tensor& a_in, const Tensor& b_in, const Tensor& c, double beta) {
-  const Operand a = as_blas_operand(a_in), b = as_blas_operand(b_in);
+  const BlasOperand a = blas_operand(a_in), b = blas_operand(b_in);
   const int64_t nd = c.dim();
   const int64_t M = c.shape()[nd - 2], N = c.shape()[nd - 1], K = a.t.shape()[nd - 1];
   int64_t batch = 1;

@@ -13,6 +13,16 @@
 namespace fovea {
 
 void gemm_cpu(const Tensor& a, const Tensor& b, const Tensor& c, double beta);
+
+// How BLAS reads the [rows, cols] matrices in the last two dims of t: as they are (row-major),
+// transposed (a column-major view), or from a contiguous copy for any other layout. Shared by
+// the CPU kernel and its CUDA twin (cuda/gemm.cu).
+struct BlasOperand {
+  Tensor t;  // the tensor BLAS reads (possibly a contiguous copy)
+  bool trans = false;
+  int64_t ld = 1;
+};
+BlasOperand blas_operand(const Tensor& t);
 extern KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, double)> gemm_kernel;
 
 }  // namespace fovea
