@@ -16,6 +16,7 @@ void* device_allocate(size_t nbytes, int device_index);
 void device_release(void* p, size_t nbytes);
 
 void register_binary();
+void register_conv();
 void register_copy();
 void register_gemm();
 void register_loss();
@@ -30,6 +31,7 @@ void install() {
   slot.allocate = &device_allocate;
   slot.release = &device_release;
   register_binary();
+  register_conv();
   register_copy();
   register_gemm();
   register_loss();

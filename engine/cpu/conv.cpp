@@ -10,7 +10,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/parallel.h"
 #include "engine/cpu/conv_depthwise.h"
-#include "engine/cpu/conv_geometry.h"
+#include "engine/kernels/conv.h"
 
 
 namespace fovea {

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "engine/core/parallel.h"
-#include "engine/cpu/conv_geometry.h"
+#include "engine/kernels/conv.h"
 
 namespace fovea {
 
