@@ -1,5 +1,8 @@
 #include "engine/cpu/dropout.h"
 
+#include "engine/core/parallel.h"
+#include "engine/kernels/philox.h"
+
 namespace fovea {
 
 KernelSlot<void(const Tensor&, double, Generator&)> dropout_mask_kernel{"dropout_mask",
@@ -8,10 +11,12 @@ KernelSlot<void(const Tensor&, double, Generator&)> dropout_mask_kernel{"dropout
 void dropout_mask_cpu(const Tensor& mask, double p, Generator& gen) {
   FOVEA_DISPATCH_FLOAT(mask.dtype(), "dropout", [&] {
     using T = scalar_t;
-    // Serial on purpose: the draws must come from the generator in a fixed order.
     const T keep = p < 1 ? T(1.0 / (1.0 - p)) : T(0);
+    const uint64_t key = gen.next_u64(), threshold = philox::drop_threshold(p);
     T* m = mask.data<T>();
-    for (int64_t i = 0, n = mask.numel(); i < n; ++i) m[i] = gen.uniform() < p ? T(0) : keep;
+    parallel_for(mask.numel(), 64, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) m[i] = philox::bits(key, uint64_t(i)) < threshold ? T(0) : keep;
+    });
   });
 }
 

@@ -1,9 +1,10 @@
 // CPU kernel of dropout (the op is in ops/dropout.h).
 //
 // dropout_mask fills the contiguous `mask` (x's dtype) with 0 where an element is dropped and
-// 1 / (1 - p) where it is kept, one gen.uniform() draw per element in row-major order
-// (dropped when the draw is < p). A seeded generator therefore gives the same mask on every
-// machine and thread count. p lies in [0, 1]; p == 1 drops every element.
+// 1 / (1 - p) where it is kept. It draws one 64-bit key from `gen` and drops element i when its
+// Philox bits (engine/kernels/philox.h) fall below floor(p 2^32). The mask is a function of the
+// generator's state alone: the same on every machine, thread count and device (the CUDA twin,
+// cuda/dropout.cu, computes the same bits). p lies in [0, 1]; p == 1 drops every element.
 #pragma once
 
 #include "engine/core/dispatch.h"

@@ -101,8 +101,12 @@ void index_bounds_cpu(const Tensor& index, int64_t size, int64_t dim, const char
     }
   });
   if (first_bad == n) return;
-  FOVEA_FAIL(op, ": index ", p[first_bad.load()], " at position ",
-             shape_str(unravel_index(first_bad, c.shape())),
+  fail_index_bounds(op, p[first_bad.load()], unravel_index(first_bad, c.shape()), dim, size);
+}
+
+void fail_index_bounds(const char* op, int64_t value, const Shape& position, int64_t dim,
+                       int64_t size) {
+  FOVEA_FAIL(op, ": index ", value, " at position ", shape_str(position),
              " of the index is out of range for dim ", dim, " of size ", size);
 }
 

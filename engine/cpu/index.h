@@ -16,6 +16,9 @@
 namespace fovea {
 
 void index_bounds_cpu(const Tensor& index, int64_t size, int64_t dim, const char* op);
+// index_bounds' error, shared with the CUDA twin (cuda/index.cu).
+[[noreturn]] void fail_index_bounds(const char* op, int64_t value, const Shape& position,
+                                    int64_t dim, int64_t size);
 void gather_cpu(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index);
 void scatter_add_cpu(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
 

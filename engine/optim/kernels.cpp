@@ -1,9 +1,7 @@
 #include "engine/optim/kernels.h"
 
-#include <algorithm>
-#include <cmath>
-
 #include "engine/core/parallel.h"
+#include "engine/kernels/optim.h"
 
 namespace fovea::optim {
 
@@ -19,17 +17,9 @@ void sgd_step_cpu(const Tensor& p, const Tensor& g, const Tensor& buf, const SGD
     T* pp = p.data<T>();
     const T* pg = g.data<T>();
     T* pb = buf.defined() ? buf.data<T>() : nullptr;
-    const T lr = T(a.lr), wd = T(a.weight_decay), mom = T(a.momentum);
-    const T keep = T(1 - a.dampening);
+    const SgdScalars<T> s = SgdScalars<T>::of(a);
     parallel_for(p.numel(), 4, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        T d = a.weight_decay != 0 ? pg[i] + wd * pp[i] : pg[i];
-        if (pb) {
-          pb[i] = a.first ? d : mom * pb[i] + keep * d;
-          d = a.nesterov ? d + mom * pb[i] : pb[i];
-        }
-        pp[i] = pp[i] + -lr * d;
-      }
+      for (int64_t i = begin; i < end; ++i) sgd_update(pp[i], pg[i], pb ? pb + i : nullptr, s);
     });
   });
 }
@@ -41,26 +31,10 @@ void adam_step_cpu(const Tensor& p, const Tensor& g, const Tensor& m, const Tens
     T *pp = p.data<T>(), *pm = m.data<T>(), *pv = v.data<T>();
     T* pmax = a.amsgrad ? vmax.data<T>() : nullptr;
     const T* pg = g.data<T>();
-    // The scalars are formed in double, as Python does, then rounded once to T.
-    const double s = static_cast<double>(a.step);
-    const T step_size = T(a.lr / (1 - std::pow(a.beta1, s)));
-    const T bc2_sqrt = T(std::sqrt(1 - std::pow(a.beta2, s)));
-    const T decay = T(1 - a.lr * a.weight_decay), wd = T(a.weight_decay);
-    const T b1 = T(a.beta1), b2 = T(a.beta2), c1 = T(1 - a.beta1), c2 = T(1 - a.beta2);
-    const T eps = T(a.eps);
-    const bool coupled_decay = !a.decoupled && a.weight_decay != 0;
+    const AdamScalars<T> s = AdamScalars<T>::of(a);
     parallel_for(p.numel(), 16, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        T x = pp[i], grad = pg[i];
-        if (a.decoupled) x = x * decay;
-        if (coupled_decay) grad = grad + wd * x;
-        pm[i] = b1 * pm[i] + c1 * grad;
-        pv[i] = b2 * pv[i] + c2 * grad * grad;
-        T second = pv[i];
-        if (pmax) second = pmax[i] = std::max(pmax[i], pv[i]);
-        const T denom = std::sqrt(second) / bc2_sqrt + eps;
-        pp[i] = x + -step_size * pm[i] / denom;
-      }
+      for (int64_t i = begin; i < end; ++i)
+        adam_update(pp[i], pg[i], pm[i], pv[i], pmax ? pmax + i : nullptr, s);
     });
   });
 }

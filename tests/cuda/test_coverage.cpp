@@ -22,8 +22,7 @@ const std::set<std::string> kPendingCudaSlots = {
     "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward",
     "adaptive_max_pool2d_backward", "batch_norm_forward", "batch_norm_backward",
-    "group_norm_forward", "group_norm_backward", "layer_norm_forward", "layer_norm_backward",
-    "dropout_mask", "index_bounds", "gather", "scatter_add", "sgd_step", "adam_step"};
+    "group_norm_forward", "group_norm_backward", "layer_norm_forward", "layer_norm_backward"};
 
 }  // namespace
 

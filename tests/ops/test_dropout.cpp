@@ -92,7 +92,7 @@ TEST_CASE("dropout: the same seed gives the same mask") {
   const Vec d1 = v(dropout(x, 0.3, true));
   manual_seed(99);
   CHECK(d1 == v(dropout(x, 0.3, true)));
-  // The mask does not depend on the thread count (the draws are sequential).
+  // The mask does not depend on the thread count (counter-based draws: element i has its own).
   const int before = get_num_threads();
   set_num_threads(1);
   Generator e(5);
