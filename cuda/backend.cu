@@ -12,6 +12,8 @@ FOVEA_CUDA_BEGIN
 bool device_available(std::string* why);
 std::string device_name();
 size_t bytes_in_use();
+size_t bytes_cached();
+void empty_cache();
 void* device_allocate(size_t nbytes, int device_index);
 void device_release(void* p, size_t nbytes);
 
@@ -23,6 +25,7 @@ void register_index();
 void register_gemm();
 void register_loss();
 void register_optim();
+void register_pool();
 void register_reduce();
 void register_softmax();
 void register_unary();
@@ -41,6 +44,7 @@ void install() {
   register_gemm();
   register_loss();
   register_optim();
+  register_pool();
   register_reduce();
   register_softmax();
   register_unary();
@@ -63,7 +67,8 @@ constexpr void (*kSetSchedule)(CudaSchedule, uint64_t) = nullptr;
 
 const CudaBackend& backend() {
   static const CudaBackend b{FOVEA_CUDA_EMULATED ? "emu" : "gpu", &device_available,
-                             &device_name, &install, &bytes_in_use, kSetSchedule};
+                             &device_name, &install, &bytes_in_use, &bytes_cached, &empty_cache,
+                             kSetSchedule};
   return b;
 }
 

@@ -1,23 +1,14 @@
-// The CUDA runtime side of fovea: device discovery, the stream, error reports and the device
-// allocator. Compiled twice like every .cu file (cuda/README.md): against the CUDA runtime and
-// against the emulator.
+// The CUDA runtime side of fovea: device discovery, the stream and error reports (the
+// allocator is cuda/allocator.cu). Compiled twice like every .cu file (cuda/README.md): against
+// the CUDA runtime and against the emulator.
 //
 // Discovery: on a machine without a driver cudaGetDeviceCount fails with
 // cudaErrorInsufficientDriver and leaves its output untouched, so the count starts at 0 and the
 // error is cleared.
-//
-// Allocator: one cudaMalloc per tensor, exact size (the emulator's exact sizes let
-// AddressSanitizer see an off-by-one kernel). A failed allocation is an OutOfMemoryError saying
-// how much was asked for, how much the device has free and how much fovea holds, so the trainer
-// can suggest a smaller --batch-size.
-#include <atomic>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
-#include "engine/core/cpu_allocator.h"
 #include "engine/core/error.h"
-#include "engine/core/storage.h"
 #include "cuda/kcompat.cuh"
 #include "cuda/check.cuh"
 #include "cuda/device.cuh"
@@ -37,14 +28,6 @@ bool sync_after_launch() {
     return env && std::string(env) == "1";
   }();
   return on;
-}
-
-std::atomic<size_t> g_bytes_in_use{0};
-
-std::string gib(size_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.2f GiB", double(bytes) / double(1 << 30));
-  return text;
 }
 
 }  // namespace
@@ -93,35 +76,6 @@ std::string device_name() {
   FOVEA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   return std::string(prop.name) + " (sm_" + std::to_string(prop.major) +
          std::to_string(prop.minor) + ")";
-}
-
-size_t bytes_in_use() { return g_bytes_in_use.load(); }
-
-void* device_allocate(size_t nbytes, int device_index) {
-  FOVEA_CUDA_CHECK(cudaSetDevice(device_index));
-  void* p = nullptr;
-  if (nbytes == 0) return p;
-  const cudaError_t err = cudaMalloc(&p, nbytes);
-  if (err == cudaErrorMemoryAllocation) {
-    cudaGetLastError();
-    size_t free_bytes = 0, total_bytes = 0;
-    FOVEA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-    throw OutOfMemoryError("CUDA out of memory on cuda:" + std::to_string(device_index) +
-                           ": cannot allocate " + gib(nbytes) + " (" + gib(free_bytes) +
-                           " free of " + gib(total_bytes) + "; fovea's tensors hold " +
-                           gib(bytes_in_use()) + ")");
-  }
-  FOVEA_CUDA_CHECK(err);
-  g_bytes_in_use += nbytes;
-  return p;
-}
-
-void device_release(void* p, size_t nbytes) {
-  if (!p) return;
-  g_bytes_in_use -= nbytes;
-  // A destructor must not throw: a failure here means the device is already broken, and the
-  // next checked call reports it.
-  (void)cudaFree(p);
 }
 
 FOVEA_CUDA_END

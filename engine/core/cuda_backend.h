@@ -27,6 +27,8 @@ struct CudaBackend {
   std::string (*device_name)();            // e.g. "NVIDIA H100 80GB HBM3 (sm_90)"
   void (*install)();                       // fills the allocator slot and the kernel slots
   size_t (*bytes_in_use)();                // device bytes held by live tensors
+  size_t (*bytes_cached)();                // freed device blocks kept for reuse
+  void (*empty_cache)();                   // gives the cached blocks back to the device
   // Emulator only (nullptr on the GPU): the order in which the threads of a block, and the
   // blocks of a grid, run (tests rerun kernels under each and demand the same bits).
   void (*set_schedule)(CudaSchedule schedule, uint64_t seed);

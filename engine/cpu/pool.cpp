@@ -1,21 +1,18 @@
 #include "engine/cpu/pool.h"
 
-#include "engine/cpu/accumulate.h"
-
 #include <algorithm>
-#include <cmath>
-#include <limits>
 #include <vector>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/parallel.h"
+#include "engine/kernels/pool.h"
 
 namespace fovea {
 
 KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, const Pool2dOptions&)>
     max_pool2d_forward_kernel{"max_pool2d_forward", &max_pool2d_forward_cpu};
-KernelSlot<void(const Tensor&, const Tensor&, const Tensor&)> max_pool2d_backward_kernel{
-    "max_pool2d_backward", &max_pool2d_backward_cpu};
+KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, const Pool2dOptions&)>
+    max_pool2d_backward_kernel{"max_pool2d_backward", &max_pool2d_backward_cpu};
 KernelSlot<void(const Tensor&, const Tensor&, const Pool2dOptions&)> avg_pool2d_forward_kernel{
     "avg_pool2d_forward", &avg_pool2d_forward_cpu};
 KernelSlot<void(const Tensor&, const Tensor&, const Pool2dOptions&)>
@@ -34,34 +31,15 @@ namespace {
 
 // ---- window geometry -------------------------------------------------------------------------
 
-// The window of one output position along one axis: taps begin, begin + step, ... < end lie
-// inside the input; `padded` is the window's extent clipped to the padded input, the
-// count_include_pad factor of the avg divisor (end - begin for adaptive bins).
-struct Span {
-  int64_t begin, end, step, padded;
-};
+// The formulas are engine/kernels/pool.h's, shared with the CUDA twins; the CPU evaluates each
+// axis's spans once per call and walks them plane by plane.
+using pool::PoolAxis;
+using pool::Span;
 
-// Windows of max_pool2d / avg_pool2d, as PyTorch's CPU kernels clip them.
-std::vector<Span> window_spans(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                               int64_t padding, int64_t dilation) {
-  std::vector<Span> spans(static_cast<size_t>(out));
-  for (int64_t o = 0; o < out; ++o) {
-    const int64_t start = o * stride - padding, stop = start + (kernel - 1) * dilation + 1;
-    // The first tap at or after 0 (taps left of the input are padding).
-    const int64_t begin = start < 0 ? start + (-start + dilation - 1) / dilation * dilation : start;
-    spans[o] = {begin, std::min(stop, in), dilation, std::min(stop, in + padding) - start};
-  }
-  return spans;
-}
-
-// PyTorch's adaptive bins, [floor(o in / out), ceil((o + 1) in / out)).
-std::vector<Span> adaptive_spans(int64_t in, int64_t out) {
-  std::vector<Span> spans(static_cast<size_t>(out));
-  for (int64_t o = 0; o < out; ++o) {
-    const int64_t begin = o * in / out, end = ((o + 1) * in + out - 1) / out;
-    spans[o] = {begin, end, 1, end - begin};
-  }
-  return spans;
+std::vector<Span> spans(const PoolAxis& axis) {
+  std::vector<Span> s(static_cast<size_t>(axis.out));
+  for (int64_t o = 0; o < axis.out; ++o) s[o] = axis.span(o);
+  return s;
 }
 
 struct Geometry {
@@ -75,15 +53,17 @@ Geometry geometry(const Tensor& in, const Tensor& out) {
 
 Geometry window_geometry(const Tensor& in, const Tensor& out, const Pool2dOptions& opt) {
   Geometry g = geometry(in, out);
-  g.rows = window_spans(g.h, g.oh, opt.kernel[0], opt.stride[0], opt.padding[0], opt.dilation[0]);
-  g.cols = window_spans(g.w, g.ow, opt.kernel[1], opt.stride[1], opt.padding[1], opt.dilation[1]);
+  g.rows = spans(pool::window_axis(g.h, g.oh, opt.kernel[0], opt.stride[0], opt.padding[0],
+                                   opt.dilation[0]));
+  g.cols = spans(pool::window_axis(g.w, g.ow, opt.kernel[1], opt.stride[1], opt.padding[1],
+                                   opt.dilation[1]));
   return g;
 }
 
 Geometry adaptive_geometry(const Tensor& in, const Tensor& out) {
   Geometry g = geometry(in, out);
-  g.rows = adaptive_spans(g.h, g.oh);
-  g.cols = adaptive_spans(g.w, g.ow);
+  g.rows = spans(pool::adaptive_axis(g.h, g.oh));
+  g.cols = spans(pool::adaptive_axis(g.w, g.ow));
   return g;
 }
 
@@ -97,52 +77,29 @@ void for_each_plane(const Geometry& g, Fn&& fn) {
 
 // ---- one plane -------------------------------------------------------------------------------
 
-// Sum of n contiguous values in double (this is the whole of a global average pool).
-template <typename T>
-double run_sum(const T* p, int64_t n) {
-  return sum4(n, [p](int64_t k) { return double(p[k]); });
-}
-
-// Sum of a dense (step 1) window of a plane of width w; full-width windows are one run.
-template <typename T>
-double window_sum(const T* x, int64_t w, const Span& r, const Span& c) {
-  if (c.begin == 0 && c.end == w) return run_sum(x + r.begin * w, (r.end - r.begin) * w);
-  double s = 0;
-  for (int64_t ih = r.begin; ih < r.end; ++ih) s += run_sum(x + ih * w + c.begin, c.end - c.begin);
-  return s;
-}
-
-double avg_divisor(const Span& r, const Span& c, bool count_include_pad) {
-  return count_include_pad ? double(r.padded * c.padded)
-                           : double((r.end - r.begin) * (c.end - c.begin));
-}
-
 template <typename T>
 void avg_plane(const T* x, T* y, const Geometry& g, bool count_include_pad) {
   for (int64_t oh = 0; oh < g.oh; ++oh)
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      const Span &r = g.rows[oh], &c = g.cols[ow];
-      y[oh * g.ow + ow] = T(window_sum(x, g.w, r, c) / avg_divisor(r, c, count_include_pad));
-    }
+    for (int64_t ow = 0; ow < g.ow; ++ow)
+      y[oh * g.ow + ow] = pool::window_avg(x, g.w, g.rows[oh], g.cols[ow], count_include_pad);
 }
 
+// Scatter form: each output adds its share to its window's taps, outputs in row-major order.
+// (The CUDA twin gathers instead, visiting the outputs that cover an element in the same
+// order, so both add the same floats in the same order.)
 template <typename T>
 void avg_backward_plane(const T* gy, T* dx, const Geometry& g, bool count_include_pad) {
   std::fill(dx, dx + g.h * g.w, T(0));
   for (int64_t oh = 0; oh < g.oh; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
       const Span &r = g.rows[oh], &c = g.cols[ow];
-      const T share = T(double(gy[oh * g.ow + ow]) / avg_divisor(r, c, count_include_pad));
+      const T share = pool::avg_share(gy[oh * g.ow + ow], r, c, count_include_pad);
       for (int64_t ih = r.begin; ih < r.end; ++ih)
         for (int64_t iw = c.begin; iw < c.end; ++iw) dx[ih * g.w + iw] += share;
     }
 }
 
-// PyTorch's rule: a tap replaces the best so far when it is larger or NaN, so the first of
-// equal maxima stays and the last NaN wins. The index starts at the first tap, which an
-// all -inf window keeps; a window without taps gives (-inf, -1). The NaN case is a second
-// scan, taken only when the window holds a NaN: testing for NaN on every tap inside the
-// max chain made the whole kernel about three times slower.
+// Ties and NaN: pool::window_max.
 template <typename T>
 void max_plane(const T* x, T* values, int64_t* indices, const Geometry& g) {
   // Locals, not g's fields: the int64 index stores could alias them and force reloads.
@@ -150,24 +107,9 @@ void max_plane(const T* x, T* values, int64_t* indices, const Geometry& g) {
   for (int64_t oh = 0; oh < g.oh; ++oh) {
     const Span r = g.rows[oh];
     for (int64_t ow = 0; ow < out_w; ++ow) {
-      const Span c = g.cols[ow];
-      T best = -std::numeric_limits<T>::infinity();
-      int64_t at = r.begin < r.end && c.begin < c.end ? r.begin * w + c.begin : -1;
-      bool nan = false;
-      for (int64_t ih = r.begin; ih < r.end; ih += r.step)
-        for (int64_t iw = c.begin; iw < c.end; iw += c.step) {
-          const T v = x[ih * w + iw];
-          if (v > best) best = v, at = ih * w + iw;
-          nan |= v != v;
-        }
-      if (nan) {
-        best = std::numeric_limits<T>::quiet_NaN();
-        for (int64_t ih = r.begin; ih < r.end; ih += r.step)
-          for (int64_t iw = c.begin; iw < c.end; iw += c.step)
-            if (std::isnan(x[ih * w + iw])) at = ih * w + iw;
-      }
-      values[oh * out_w + ow] = best;
-      indices[oh * out_w + ow] = at;
+      const pool::MaxTap<T> m = pool::window_max(x, w, r, g.cols[ow]);
+      values[oh * out_w + ow] = m.value;
+      indices[oh * out_w + ow] = m.index;
     }
   }
 }
@@ -245,7 +187,8 @@ void max_pool2d_forward_cpu(const Tensor& x, const Tensor& values, const Tensor&
   max_forward(x, values, indices, window_geometry(x, values, opt), "max_pool2d");
 }
 
-void max_pool2d_backward_cpu(const Tensor& g, const Tensor& indices, const Tensor& dx) {
+void max_pool2d_backward_cpu(const Tensor& g, const Tensor& indices, const Tensor& dx,
+                             const Pool2dOptions&) {
   scatter_backward(g, indices, dx, "max_pool2d_backward");
 }
 

@@ -7,7 +7,9 @@
 //
 //   max_pool2d_forward:   values = window max, indices = ih * W + iw of it (-1: the window
 //                         has no tap inside the input, values -inf; possible only with dilation)
-//   max_pool2d_backward:  dx = 0, then dx[plane][indices] += g   (also adaptive_max's)
+//   max_pool2d_backward:  dx = 0, then dx[plane][indices] += g   (also adaptive_max's). The
+//                         CPU kernel needs only the indices; opt gives the CUDA twin, which
+//                         gathers per input element, the outputs whose windows can reach it.
 //   avg_pool2d_forward:   y = window sum (double) / divisor (ops/pool.h)
 //   avg_pool2d_backward:  dx = 0, then g / divisor added over each window
 //   adaptive_*:           the same with PyTorch's adaptive bins
@@ -23,7 +25,8 @@ namespace fovea {
 
 void max_pool2d_forward_cpu(const Tensor& x, const Tensor& values, const Tensor& indices,
                             const Pool2dOptions& opt);
-void max_pool2d_backward_cpu(const Tensor& g, const Tensor& indices, const Tensor& dx);
+void max_pool2d_backward_cpu(const Tensor& g, const Tensor& indices, const Tensor& dx,
+                             const Pool2dOptions& opt);
 void avg_pool2d_forward_cpu(const Tensor& x, const Tensor& y, const Pool2dOptions& opt);
 void avg_pool2d_backward_cpu(const Tensor& g, const Tensor& dx, const Pool2dOptions& opt);
 void adaptive_avg_pool2d_forward_cpu(const Tensor& x, const Tensor& y);
@@ -34,7 +37,8 @@ void adaptive_max_pool2d_backward_cpu(const Tensor& g, const Tensor& indices, co
 
 extern KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, const Pool2dOptions&)>
     max_pool2d_forward_kernel;
-extern KernelSlot<void(const Tensor&, const Tensor&, const Tensor&)> max_pool2d_backward_kernel;
+extern KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, const Pool2dOptions&)>
+    max_pool2d_backward_kernel;
 extern KernelSlot<void(const Tensor&, const Tensor&, const Pool2dOptions&)>
     avg_pool2d_forward_kernel;
 extern KernelSlot<void(const Tensor&, const Tensor&, const Pool2dOptions&)>

@@ -110,11 +110,12 @@ MaxPoolResult max_pool(const Tensor& x, const char* op, bool adaptive, const Poo
     adaptive_max_pool2d_forward_kernel(x.device(), x4, r.values, r.indices);
   else
     max_pool2d_forward_kernel(x.device(), x4, r.values, r.indices, o);
-  const auto* backward =
-      adaptive ? &adaptive_max_pool2d_backward_kernel : &max_pool2d_backward_kernel;
   record(r.values, x4, adaptive ? "AdaptiveMaxPool2dBackward" : "MaxPool2dBackward", r.indices,
-         [backward](const Tensor& g, const Tensor& indices, const Tensor& dx) {
-           (*backward)(dx.device(), g, indices, dx);
+         [adaptive, o](const Tensor& g, const Tensor& indices, const Tensor& dx) {
+           if (adaptive)
+             adaptive_max_pool2d_backward_kernel(dx.device(), g, indices, dx);
+           else
+             max_pool2d_backward_kernel(dx.device(), g, indices, dx, o);
          });
   return {unbatched(r.values, x), unbatched(r.indices, x)};
 }

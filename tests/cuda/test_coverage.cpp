@@ -18,11 +18,7 @@ using namespace fovea;
 namespace {
 
 const std::set<std::string> kPendingCudaSlots = {
-    "max_pool2d_forward",
-    "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
-    "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward",
-    "adaptive_max_pool2d_backward", "batch_norm_forward", "batch_norm_backward",
-    "group_norm_forward", "group_norm_backward", "layer_norm_forward", "layer_norm_backward"};
+    "batch_norm_forward", "batch_norm_backward", "group_norm_forward", "group_norm_backward", "layer_norm_forward", "layer_norm_backward"};
 
 }  // namespace
 

@@ -60,3 +60,19 @@ TEST_CASE("device names parse, and bad ones are errors") {
   CHECK_THROWS_WITH_AS(Device::parse("gpu"), doctest::Contains("cannot parse \"gpu\""), Error);
   CHECK_THROWS_AS(Device::parse("cuda:x"), Error);
 }
+
+TEST_CASE("cuda: freed device blocks are cached and reused, and empty_cache gives them back") {
+  BackendScope scope("emu");
+  const CudaBackend* b = selected_cuda_backend();
+  b->empty_cache();
+  const size_t before = b->bytes_in_use();
+  { Tensor t = empty({1000}, DType::Float32, Device::cuda()); }
+  CHECK(b->bytes_in_use() == before);
+#ifndef FOVEA_SANITIZE  // sanitizer builds turn the cache off (exact sizes for ASan)
+  CHECK(b->bytes_cached() == 4096);  // 4000 bytes rounded up to 512
+  { Tensor again = empty({1010}, DType::Float32, Device::cuda()); }  // the same rounded size
+  CHECK(b->bytes_cached() == 4096);
+#endif
+  b->empty_cache();
+  CHECK(b->bytes_cached() == 0);
+}
