@@ -24,6 +24,7 @@ void register_dropout();
 void register_index();
 void register_gemm();
 void register_loss();
+void register_norm();
 void register_optim();
 void register_pool();
 void register_reduce();
@@ -43,6 +44,7 @@ void install() {
   register_index();
   register_gemm();
   register_loss();
+  register_norm();
   register_optim();
   register_pool();
   register_reduce();

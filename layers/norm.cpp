@@ -46,9 +46,11 @@ Tensor BatchNorm::forward(const Tensor& x) {
   if (is_training() && options.track_running_stats) {
     {
       NoGradGuard no_grad;
-      num_batches_tracked.add_(scalar_tensor(1, DType::Int64));
+      num_batches_tracked.add_(scalar_tensor(1, DType::Int64, num_batches_tracked.device()));
     }
-    if (!options.momentum) momentum = 1.0 / double(num_batches_tracked.item<int64_t>());
+    // item() reads host memory: a module on a device copies the counter back first.
+    if (!options.momentum)
+      momentum = 1.0 / double(num_batches_tracked.to(Device::cpu()).item<int64_t>());
   }
   // Outside training without tracked statistics, batch statistics are used and nothing is
   // updated (PyTorch passes no running tensors then).

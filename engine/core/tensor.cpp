@@ -36,7 +36,6 @@ void* Tensor::raw_data() const {
 }
 
 template <typename T> T Tensor::at(const Shape& index) const {
-  FOVEA_CHECK(device().is_cpu(), "Tensor::at: tensor is on ", device().str());
   FOVEA_CHECK(index.size() == shape().size(), "Tensor::at: index of ", index.size(),
               " dims for a tensor of shape ", shape_str(shape()));
   int64_t off = 0;
@@ -44,6 +43,11 @@ template <typename T> T Tensor::at(const Shape& index) const {
     FOVEA_CHECK(index[d] >= 0 && index[d] < shape()[d], "Tensor::at: index ", shape_str(index),
                 " is out of bounds for shape ", shape_str(shape()));
     off += index[d] * strides()[d];
+  }
+  if (!device().is_cpu()) {  // one element comes back (a synchronising copy, like PyTorch's)
+    NoGradGuard no_grad;
+    Tensor element = make_tensor(storage(), {}, {}, offset() + off, dtype());
+    return element.to(Device::cpu()).item<T>();
   }
   return FOVEA_DISPATCH_ALL(dtype(), "Tensor::at", [&] {
     return static_cast<T>(static_cast<const scalar_t*>(impl().storage->data())[offset() + off]);

@@ -79,7 +79,8 @@ class Tensor {
   void* raw_data() const;
   // The same pointer on any device: for CUDA launchers, which hand it to kernels.
   template <typename T> T* device_data() const;
-  // The value of a one-element tensor, converted to T.
+  // The value of a one-element tensor, converted to T. These three read device tensors too,
+  // through a copy to the host.
   template <typename T = double> T item() const;
   // Element at a full index, converted to T (slow; for tests and printing).
   template <typename T = double> T at(const Shape& index) const;

@@ -1,8 +1,8 @@
 #include "engine/cpu/norm.h"
 
 #include "engine/cpu/accumulate.h"
+#include "engine/kernels/norm.h"
 
-#include <cmath>
 #include <type_traits>
 #include <vector>
 
@@ -26,16 +26,10 @@ KernelSlot<GroupedNormBackwardFn> layer_norm_backward_kernel{"layer_norm_backwar
 
 namespace {
 
-// x as a contiguous [N, C, S] block.
-struct Dims {
-  int64_t n = 1, c = 1, s = 1;
-};
+namespace nk = norm_kernels;  // the formulas, shared with cuda/norm.cu
 
-Dims dims_of(const Shape& shape) {
-  Dims d{shape[0], shape[1], 1};
-  for (size_t i = 2; i < shape.size(); ++i) d.s *= shape[i];
-  return d;
-}
+using norm_kernels::Dims;
+using norm_kernels::dims_of;
 
 // Which mean/rstd entry element (n, c, s) uses, one functor per op; the kernels below are
 // written once over this choice.
@@ -92,9 +86,6 @@ void walk_channels(const Dims& d, int64_t c0, int64_t c1, Fn&& fn) {
   });
 }
 
-
-inline double square(double v) { return v * v; }
-
 // Mean and sum of squared deviations, two passes in double.
 struct Moments {
   double mean = 0, m2 = 0;
@@ -104,7 +95,7 @@ struct Moments {
 template <typename T>
 Moments row_moments(const T* p, int64_t len) {
   const double mean = sum4(len, [&](int64_t k) { return double(p[k]); }) / double(len);
-  return {mean, sum4(len, [&](int64_t k) { return square(double(p[k]) - mean); })};
+  return {mean, sum4(len, [&](int64_t k) { return nk::squared_deviation(double(p[k]), mean); })};
 }
 
 // Of every channel over (n, s) (batch_norm); threads split the channels.
@@ -119,7 +110,8 @@ std::vector<Moments> channel_moments(const T* x, const Dims& d) {
     for (int64_t c = c0; c < c1; ++c) mo[size_t(c)].mean /= count;
     walk_channels(d, c0, c1, [&](int64_t, int64_t c, int64_t off, auto len) {
       const double mu = mo[size_t(c)].mean;
-      mo[size_t(c)].m2 += sum4(len, [&](int64_t k) { return square(double(x[off + k]) - mu); });
+      mo[size_t(c)].m2 +=
+          sum4(len, [&](int64_t k) { return nk::squared_deviation(double(x[off + k]), mu); });
     });
   });
   return mo;
@@ -131,8 +123,8 @@ void normalize_affine(const T* x, const T* mean, const T* rstd, const T* w, cons
                       const Dims& d, Stat stat) {
   for_each_run(d, 2, [&](int64_t n, int64_t c, int64_t off, auto len) {
     const int64_t i = stat(n, c);
-    const T mu = mean[i], scale = rstd[i] * (w ? w[c] : T(1)), shift = b ? b[c] : T(0);
-    for (int64_t s = 0; s < len; ++s) y[off + s] = (x[off + s] - mu) * scale + shift;
+    const T mu = mean[i], scale = nk::affine_scale(rstd[i], w, c), shift = b ? b[c] : T(0);
+    for (int64_t s = 0; s < len; ++s) y[off + s] = nk::normalize(x[off + s], mu, scale, shift);
   });
 }
 
@@ -185,16 +177,17 @@ void bn_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
     // Serial: C values only, and the running stats may be any (even overlapping) view.
     for (int64_t c = 0; c < d.c; ++c) {
       const Moments s = mo[size_t(c)];
-      pm[c] = T(s.mean);
-      pr[c] = T(1 / std::sqrt(s.m2 / double(m) + eps));
-      if (rm) rm[c * srm] = T(momentum * s.mean + (1 - momentum) * double(rm[c * srm]));
-      if (rv)
-        rv[c * srv] = T(momentum * (s.m2 / double(m - 1)) + (1 - momentum) * double(rv[c * srv]));
+      const nk::Stats<T> st = nk::batch_stats<T>(s.mean, s.m2, double(m), eps);
+      pm[c] = st.mean;
+      pr[c] = st.rstd;
+      nk::update_running(rm ? rm + c * srm : nullptr, rv ? rv + c * srv : nullptr, s.mean, s.m2,
+                         double(m), momentum);
     }
   } else {
     for (int64_t c = 0; c < d.c; ++c) {
-      pm[c] = rm[c * srm];
-      pr[c] = T(1 / std::sqrt(double(rv[c * srv]) + eps));
+      const nk::Stats<T> st = nk::running_stats(rm[c * srm], rv[c * srv], eps);
+      pm[c] = st.mean;
+      pr[c] = st.rstd;
     }
   }
   normalize_affine(px, pm, pr, ptr<T>(weight), ptr<T>(bias), y.data<T>(), d, PerChannel{});
@@ -213,23 +206,21 @@ void bn_backward(const Tensor& x, const Tensor& g, const Tensor& mean, const Ten
     write_param_grads<T>(sums, dweight, dbias);
   }
   if (!dx.defined()) return;
-  // Per channel: dx = a (g - k1 - (x - mean) k2), a = w rstd, k1 = mean(g), k2 = rstd mean(g x^)
-  // in training; dx = a g in eval.
-  std::vector<T> a(size_t(d.c)), k1(size_t(d.c)), k2(size_t(d.c));
+  // Per channel: dx = a (g - k1 - (x - mean) k2) in training, a g in eval (nk::BatchNormGrad).
+  std::vector<nk::BatchNormGrad<T>> grad(size_t(d.c));
   const double m = double(d.n * d.s);
-  for (size_t c = 0; c < a.size(); ++c) {
-    a[c] = pr[c] * (pw ? pw[c] : T(1));
-    if (training) k1[c] = T(sums.g[c] / m), k2[c] = T(sums.gxh[c] / m * double(pr[c]));
-  }
+  for (size_t c = 0; c < grad.size(); ++c)
+    grad[c] = nk::batch_norm_grad(pr[c], pw ? pw[c] : T(1), training ? sums.g[c] : 0.0,
+                                  training ? sums.gxh[c] : 0.0, m, training);
   T* pd = dx.data<T>();
   for_each_run(d, 3, [&](int64_t, int64_t c, int64_t off, auto len) {
-    const T ac = a[size_t(c)], k1c = k1[size_t(c)], k2c = k2[size_t(c)], mu = pm[c];
+    const nk::BatchNormGrad<T> gc = grad[size_t(c)];
+    const T mu = pm[c];
     if (!training) {
-      for (int64_t s = 0; s < len; ++s) pd[off + s] = ac * pg[off + s];
+      for (int64_t s = 0; s < len; ++s) pd[off + s] = gc.dx(pg[off + s], T(0), mu, false);
       return;
     }
-    for (int64_t s = 0; s < len; ++s)
-      pd[off + s] = ac * (pg[off + s] - k1c - (px[off + s] - mu) * k2c);
+    for (int64_t s = 0; s < len; ++s) pd[off + s] = gc.dx(pg[off + s], px[off + s], mu, true);
   });
 }
 
@@ -245,8 +236,9 @@ void grouped_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, 
   parallel_for(d.n * groups, 2 * len, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const Moments s = row_moments(px + r * len, len);
-      pm[r] = T(s.mean);
-      pr[r] = T(1 / std::sqrt(s.m2 / double(len) + eps));
+      const nk::Stats<T> st = nk::batch_stats<T>(s.mean, s.m2, double(len), eps);
+      pm[r] = st.mean;
+      pr[r] = st.rstd;
     }
   });
   normalize_affine(px, pm, pr, ptr<T>(weight), ptr<T>(bias), y.data<T>(), d, stat);
@@ -279,12 +271,11 @@ void grouped_backward(const Tensor& x, const Tensor& g, const Tensor& mean, cons
                    return double(gr[k]) * (double(xr[k]) - mu);
                  });
         });
-        const T rs = pr[r], mean_wg = T(sum_wg / double(len)),
-                k2 = T(sum_wgx * double(rs) / double(len) * double(rs)), tmu = T(mu);
+        const nk::GroupedNormGrad<T> gc =
+            nk::grouped_norm_grad(pr[r], pm[r], sum_wg, sum_wgx, double(len));
         for (int64_t j = 0; j < per_group; ++j) {
           const T wc = pw ? pw[c0 + j] : T(1);
-          for (int64_t s = j * run; s < (j + 1) * run; ++s)
-            pd[off + s] = rs * (wc * gr[s] - mean_wg - (xr[s] - tmu) * k2);
+          for (int64_t s = j * run; s < (j + 1) * run; ++s) pd[off + s] = gc.dx(wc, gr[s], xr[s]);
         }
       }
     });
