@@ -14,6 +14,7 @@ std::string device_name();
 size_t bytes_in_use();
 size_t bytes_cached();
 void empty_cache();
+void synchronize();
 void* device_allocate(size_t nbytes, int device_index);
 void device_release(void* p, size_t nbytes);
 
@@ -70,7 +71,7 @@ constexpr void (*kSetSchedule)(CudaSchedule, uint64_t) = nullptr;
 const CudaBackend& backend() {
   static const CudaBackend b{FOVEA_CUDA_EMULATED ? "emu" : "gpu", &device_available,
                              &device_name, &install, &bytes_in_use, &bytes_cached, &empty_cache,
-                             kSetSchedule};
+                             &synchronize, kSetSchedule};
   return b;
 }
 

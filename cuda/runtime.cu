@@ -54,6 +54,8 @@ cudaStream_t stream() {
   return s;
 }
 
+void synchronize() { FOVEA_CUDA_CHECK(cudaStreamSynchronize(stream())); }
+
 bool device_available(std::string* why) {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);

@@ -29,6 +29,7 @@ struct CudaBackend {
   size_t (*bytes_in_use)();                // device bytes held by live tensors
   size_t (*bytes_cached)();                // freed device blocks kept for reuse
   void (*empty_cache)();                   // gives the cached blocks back to the device
+  void (*synchronize)();                   // waits for every launch and copy issued so far
   // Emulator only (nullptr on the GPU): the order in which the threads of a block, and the
   // blocks of a grid, run (tests rerun kernels under each and demand the same bits).
   void (*set_schedule)(CudaSchedule schedule, uint64_t seed);

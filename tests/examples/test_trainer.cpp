@@ -9,7 +9,9 @@
 #include <sstream>
 
 #include "engine/core/error.h"
+#include "engine/core/build_info.h"
 #include "examples/toy_training.h"
+#include "support/skip.h"
 
 using namespace fovea;
 using test::read_file;
@@ -276,4 +278,22 @@ TEST_CASE("trainer: a checkpoint from before keep_last_batch existed resumes onl
   CHECK(resumed.history[1].train_loss == uninterrupted.history[1].train_loss);
   CHECK(resumed.history[1].steps == 7);
   CHECK(resumed.confusion == uninterrupted.confusion);
+}
+
+TEST_CASE("trainer: --device cuda trains on the emulated device like on the CPU") {
+  test::TempDir data, out;
+  write_toy_mnist(data, 64, 32);
+  std::string why;
+  if (!cuda_available(&why)) return test::skip_test("no usable CUDA backend: " + why);
+  train::Config cpu = toy_config(data, out.file("cpu"));
+  train::Config cuda = toy_config(data, out.file("cuda"));
+  cpu.epochs = cuda.epochs = 1;
+  cuda.device = "cuda";
+  std::ostringstream log;
+  const train::Result a = train::run(cpu, log), b = train::run(cuda, log);
+  REQUIRE(b.history.size() == 1);
+  // The same run up to the kernels' rounding: the devices sum in different orders.
+  CHECK(b.history[0].train_loss == doctest::Approx(a.history[0].train_loss).epsilon(1e-4));
+  CHECK(b.history[0].test_loss == doctest::Approx(a.history[0].test_loss).epsilon(1e-4));
+  CHECK(b.total == a.total);
 }

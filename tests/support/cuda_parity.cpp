@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -20,7 +21,11 @@ CudaDevice::CudaDevice() {
   std::string why;
   ok_ = cuda_available(&why);
   emulated_ = backend && backend->set_schedule != nullptr;
-  if (!ok_) skip_test("no usable CUDA backend: " + why);
+  if (ok_) return;
+  // A GPU run (cuda/gpu_check.sh) sets FOVEA_REQUIRE_GPU=1: a broken device must fail, not skip.
+  const char* require = std::getenv("FOVEA_REQUIRE_GPU");
+  if (require && std::string(require) == "1") FAIL("no usable CUDA backend: " << why);
+  skip_test("no usable CUDA backend: " + why);
 }
 
 namespace {
