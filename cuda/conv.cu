@@ -9,12 +9,14 @@
 //   conv2d_backward: dw_g += dy_g[n] @ col_g[n]^T image by image (beta 1: a fixed order);
 //            dcol_g[n] = w_g^T @ dy_g[n] batched, then col2im into dx; db = sum of dy over
 //            (n, h, w) through the CUDA sum
+// Depthwise convolutions (groups == C_in) take the direct kernels of cuda/conv_depthwise.cu.
 // The column buffer of a chunk stays under kColumnBytes.
 #include <algorithm>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/factory.h"
 #include "engine/cpu/conv.h"
+#include "engine/cpu/conv_depthwise.h"
 #include "engine/cpu/fill.h"
 #include "engine/cpu/reduce.h"
 #include "engine/kernels/conv.h"
@@ -125,6 +127,12 @@ Tensor contiguous(const Tensor& t) {
 
 }  // namespace
 
+void conv2d_depthwise_forward_cuda(const Tensor& x, const Tensor& w, const Tensor& bias,
+                                   const Tensor& y, const Conv2dOptions& opt);
+void conv2d_depthwise_backward_cuda(const Tensor& x, const Tensor& w, const Tensor& dy,
+                                    const Tensor& dx, const Tensor& dw, const Tensor& db,
+                                    const Conv2dOptions& opt);
+
 void im2col_cuda(const Tensor& x_in, const Tensor& col, int64_t kh, int64_t kw,
                  const Conv2dOptions& opt) {
   require_float32(x_in, "im2col");
@@ -148,6 +156,9 @@ void conv2d_forward_cuda(const Tensor& x_in, const Tensor& w_in, const Tensor& b
   require_float32(x_in, "conv2d");
   if (y.numel() == 0) return;
   const Tensor x = contiguous(x_in), w = contiguous(w_in);
+  if (conv2d_is_depthwise(x, opt))
+    return conv2d_depthwise_forward_cuda(x, w, bias_in.defined() ? contiguous(bias_in) : Tensor(),
+                                         y, opt);
   const ConvShape s = conv_shape(x, w, opt);
   const Geometry& g = s.g;
   const int64_t plane = g.out_plane(), rows = g.c * g.taps();
@@ -175,6 +186,7 @@ void conv2d_backward_cuda(const Tensor& x_in, const Tensor& w_in, const Tensor& 
                           const Conv2dOptions& opt) {
   require_float32(x_in, "conv2d");
   const Tensor x = contiguous(x_in), w = contiguous(w_in), dy = contiguous(dy_in);
+  if (conv2d_is_depthwise(x, opt)) return conv2d_depthwise_backward_cuda(x, w, dy, dx, dw, db, opt);
   const ConvShape s = conv_shape(x, w, opt);
   const Geometry& g = s.g;
   const int64_t plane = g.out_plane(), rows = g.c * g.taps();

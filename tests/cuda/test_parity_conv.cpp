@@ -1,7 +1,8 @@
 // CUDA parity of the convolution slots: im2col and col2im on their own (the slots no op calls
 // directly), and conv2d / conv1d forward and backward (input, weight and bias gradients) with
 // stride, padding, dilation, groups (depthwise included), 1x1 kernels, odd sizes and ECA's
-// channel conv1d.
+// channel conv1d. Depthwise convolutions (groups == C_in, ECA's conv1d too) take the direct
+// kernels of cuda/conv_depthwise.cu, the others im2col + GEMM.
 //
 // Tolerances: im2col is exact; col2im abs 1e-6 + rel 1e-6 (sums in double vs the CPU's float
 // adds in another order); conv abs 1e-5 + rel 1e-5 (GEMMs over K = C kH kW <= 27 products in
@@ -72,6 +73,7 @@ TEST_CASE("cuda parity: conv2d forward and backward with stride padding dilation
       {{2, 3, 8, 7}, {5, 3, 3, 3}, options(2, 1, 1, 1), false},
       {{1, 4, 9, 9}, {4, 2, 3, 3}, options(1, 2, 2, 2), true},   // groups 2, dilation 2
       {{2, 4, 6, 5}, {8, 1, 3, 3}, options(1, 1, 1, 4), true},   // depthwise, multiplier 2
+      {{2, 3, 9, 8}, {3, 1, 3, 3}, options(2, 1, 2, 3), false},  // depthwise, stride, dilation
       {{3, 5, 4, 6}, {7, 5, 1, 1}, options(1, 0, 1, 1), true},   // 1x1
       {{2, 2, 5, 5}, {3, 2, 5, 5}, options(3, 2, 1, 1), false}};  // kernel as large as x
   for (const ConvCase& c : cases) {
