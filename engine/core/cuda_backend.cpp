@@ -5,6 +5,7 @@
 
 #include "engine/core/dispatch.h"
 #include "engine/core/error.h"
+#include "engine/core/storage.h"
 
 // Each backend is defined by cuda/backend.cu in its own namespace (kcompat.cuh).
 #ifdef FOVEA_HAS_CUDA
@@ -83,9 +84,12 @@ void ensure_backends_registered() {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
   choose_from_environment(s);
-  if (s.selected == s.installed || s.selected == nullptr) return;
+  if (s.selected == s.installed) return;
+  // Nothing of the previous backend may stay behind (an "auto" without a GPU backend must not
+  // keep serving the emulator's allocator).
   for (KernelSlotBase* slot : all_kernel_slots()) slot->clear_cuda();
-  s.selected->install();
+  cuda_allocator_slot() = DeviceAllocator{};
+  if (s.selected) s.selected->install();
   s.installed = s.selected;
 }
 
