@@ -61,14 +61,12 @@ __global__ void col2im_k(const float* col, float* x, Geometry g, int64_t n_image
                   n = e / (g.c * g.plane());
     double acc = 0;
     for (int64_t p = 0; p < g.kh; ++p) {
-      const int64_t ti = h - g.row_shift(p);  // = i * sh
-      if (ti < 0 || ti % g.sh != 0 || ti / g.sh >= g.ho) continue;
-      const int64_t i = ti / g.sh;
+      int64_t i, j;
+      if (!conv_detail::read_by(h, g.row_shift(p), g.sh, g.ho, &i)) continue;
       for (int64_t q = 0; q < g.kw; ++q) {
-        const int64_t tj = w - g.col_shift(q);
-        if (tj < 0 || tj % g.sw != 0 || tj / g.sw >= g.wo) continue;
+        if (!conv_detail::read_by(w, g.col_shift(q), g.sw, g.wo, &j)) continue;
         const int64_t r = (c * g.kh + p) * g.kw + q;
-        acc += col[r * layout.row_stride + n * layout.image_stride + i * g.wo + tj / g.sw];
+        acc += col[r * layout.row_stride + n * layout.image_stride + i * g.wo + j];
       }
     }
     x[e] = float(acc);

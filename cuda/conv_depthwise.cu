@@ -58,13 +58,11 @@ __global__ void depthwise_dx_k(const float* dy, const float* w, float* dx, Geome
     for (int64_t o = c * m; o < (c + 1) * m; ++o) {
       const float* dyo = dy + (n * c_out + o) * g.out_plane();
       for (int64_t p = 0; p < g.kh; ++p) {
-        const int64_t ti = h - g.row_shift(p);  // = i * sH
-        if (ti < 0 || ti % g.sh != 0 || ti / g.sh >= g.ho) continue;
-        for (int64_t q = 0; q < g.kw; ++q) {
-          const int64_t tj = v - g.col_shift(q);
-          if (tj < 0 || tj % g.sw != 0 || tj / g.sw >= g.wo) continue;
-          acc += w[o * g.taps() + p * g.kw + q] * dyo[(ti / g.sh) * g.wo + tj / g.sw];
-        }
+        int64_t i, j;
+        if (!conv_detail::read_by(h, g.row_shift(p), g.sh, g.ho, &i)) continue;
+        for (int64_t q = 0; q < g.kw; ++q)
+          if (conv_detail::read_by(v, g.col_shift(q), g.sw, g.wo, &j))
+            acc += w[o * g.taps() + p * g.kw + q] * dyo[i * g.wo + j];
       }
     }
     dx[e] = acc;
@@ -72,8 +70,8 @@ __global__ void depthwise_dx_k(const float* dy, const float* w, float* dx, Geome
 }
 
 template <int BLOCK>
-__global__ void depthwise_dw_k(const float* x, const float* dy, float* dw, Geometry g,
-                               int64_t c_out) {
+__global__ void __launch_bounds__(BLOCK)
+    depthwise_dw_k(const float* x, const float* dy, float* dw, Geometry g, int64_t c_out) {
   const int64_t m = c_out / g.c, rows = c_out * g.taps(), per_row = g.n * g.out_plane();
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {  // uniform in the block
     const int64_t o = r / g.taps(), p = (r % g.taps()) / g.kw, q = r % g.kw;

@@ -25,7 +25,7 @@ struct MaskBody {
 
 void dropout_mask_cuda(const Tensor& mask, double p, Generator& gen) {
   require_float32(mask, "dropout");
-  const float keep = p < 1 ? float(1.0 / (1.0 - p)) : 0.f;
+  const float keep = float(philox::keep_scale(p));
   const uint64_t key = gen.next_u64();
   launch_elementwise<1>("dropout", {mask.numel()}, {Shape{1}},
                         MaskBody{mask.device_data<float>(), key, philox::drop_threshold(p), keep});

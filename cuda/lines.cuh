@@ -74,7 +74,7 @@ __global__ void seq_lines_k(int64_t lines, int64_t d, int64_t inner, Algo algo) 
 
 // Contiguous rows of d elements, one block each.
 template <int BLOCK, class Algo>
-__global__ void block_rows_k(int64_t rows, int64_t d, Algo algo) {
+__global__ void __launch_bounds__(BLOCK) block_rows_k(int64_t rows, int64_t d, Algo algo) {
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x)  // uniform in the block
     algo(BlockLine<BLOCK>{r * d, d}, r);
 }

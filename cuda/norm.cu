@@ -121,7 +121,7 @@ struct BnForwardArgs {
 };
 
 template <int BLOCK>
-__global__ void bn_forward_k(BnForwardArgs a) {
+__global__ void __launch_bounds__(BLOCK) bn_forward_k(BnForwardArgs a) {
   const double m = double(a.n * a.s);
   for (int64_t c = blockIdx.x; c < a.c; c += gridDim.x) {  // block-uniform
     nk::Stats<float> st;
@@ -180,7 +180,7 @@ struct BnBackwardArgs {
 };
 
 template <int BLOCK>
-__global__ void bn_backward_k(BnBackwardArgs a) {
+__global__ void __launch_bounds__(BLOCK) bn_backward_k(BnBackwardArgs a) {
   const double m = double(a.n * a.s);
   const bool sums = a.training || a.dw || a.db;  // block-uniform
   for (int64_t c = blockIdx.x; c < a.c; c += gridDim.x) {
@@ -221,7 +221,7 @@ struct GroupedArgs {
 };
 
 template <int BLOCK>
-__global__ void grouped_forward_k(GroupedArgs a) {
+__global__ void __launch_bounds__(BLOCK) grouped_forward_k(GroupedArgs a) {
   for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {  // block-uniform
     const float* xr = a.x + r * a.len;
     double acc = 0;
@@ -245,7 +245,7 @@ __global__ void grouped_forward_k(GroupedArgs a) {
 }
 
 template <int BLOCK>
-__global__ void grouped_backward_k(GroupedArgs a) {
+__global__ void __launch_bounds__(BLOCK) grouped_backward_k(GroupedArgs a) {
   for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {  // block-uniform
     const float *xr = a.x + r * a.len, *gr = a.g + r * a.len;
     const float mu = a.mean[r];
@@ -276,7 +276,7 @@ struct ParamGradArgs {
 };
 
 template <int BLOCK>
-__global__ void channel_param_grads_k(ParamGradArgs a) {
+__global__ void __launch_bounds__(BLOCK) channel_param_grads_k(ParamGradArgs a) {
   for (int64_t c = blockIdx.x; c < a.c; c += gridDim.x) {  // block-uniform
     const int64_t group = c / a.per_group;
     double acc_g = 0, acc_gxh = 0;

@@ -11,8 +11,8 @@
 //
 // Two shapes of work for a reduction:
 //   lines  one thread per row walking it in order: short rows (<= kLineMax), and sums over the
-//          leading dims of a contiguous x (bias gradients), where neighbouring threads read
-//          neighbouring columns;
+//          leading dims of a contiguous x with many columns (bias gradients), where
+//          neighbouring threads read neighbouring columns;
 //   rows   one block per row: each thread folds every BLOCK-th element, then the block merges
 //          the partial results in a fixed tree (block_merge). Every merge is either a double
 //          sum in that fixed order or the symmetric first-index rule of extremum_beats, so the
@@ -35,6 +35,7 @@ namespace rm = ::fovea::reduce_math;
 
 constexpr int kRowBlock = 256;
 constexpr int64_t kLineMax = 64;
+constexpr int64_t kColumnsMin = 256;  // fewer columns take the row path (a block per row)
 
 // ---- accumulators: add(v, i) for the elements a thread folds, in increasing i; merge(other) --
 // Aggregates without initialisers: CUDA shared memory cannot hold types with constructors.
@@ -95,8 +96,8 @@ __device__ Acc block_merge(Acc a) {
 }
 
 template <int BLOCK, class Make, class Finish>
-__global__ void reduce_rows_k(const float* x, int64_t outer, int64_t inner, Make make,
-                              Finish finish) {
+__global__ void __launch_bounds__(BLOCK)
+    reduce_rows_k(const float* x, int64_t outer, int64_t inner, Make make, Finish finish) {
   for (int64_t row = blockIdx.x; row < outer; row += gridDim.x) {  // uniform in the block
     auto a = make(row);
     const float* p = x + row * inner;
@@ -316,7 +317,8 @@ void sum_cuda(const Tensor& x, const Tensor& out, const DimList& dims) {
   require_float32(x, "sum");
   if (out.numel() == 0) return;
   float* y = out.device_data<float>();
-  if (x.is_contiguous() && leading_dims(dims)) {
+  // Columns: when there are enough of them to keep a grid busy (a full reduction has one).
+  if (x.is_contiguous() && leading_dims(dims) && out.numel() >= kColumnsMin) {
     int64_t rows = 1;
     for (int64_t d : dims) rows *= x.shape()[d];
     const int64_t cols = out.numel();

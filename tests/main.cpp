@@ -7,7 +7,7 @@
 //
 // CUDA: Device::cuda() runs on the CUDA emulator (engine/core/cuda_backend.h) unless
 // FOVEA_CUDA_BACKEND says otherwise, so every CUDA parity test runs without a GPU; with
-// FOVEA_CUDA_BACKEND=gpu the same tests run on the GPU.
+// FOVEA_CUDA_BACKEND=gpu the same tests run on the GPU, and without one the run exits 77.
 //
 // Selection: doctest exits 0 when its filters select nothing, so a ctest entry whose filter
 // matches no test case (a name that ctest's discovery split at a ';', a wildcard in a name)
@@ -21,6 +21,7 @@
 #include <iostream>
 #include <string>
 
+#include "engine/core/build_info.h"
 #include "engine/core/cuda_backend.h"
 #include "engine/core/parallel.h"
 
@@ -76,6 +77,16 @@ int main(int argc, char** argv) {
   fovea::set_parallel_grain(env_count("FOVEA_TEST_GRAIN", fovea::kParallelGrain, 1, 1L << 40));
   const char* backend = std::getenv("FOVEA_CUDA_BACKEND");
   fovea::select_cuda_backend(backend && *backend ? backend : "emu");
+  // The GPU run (tests/CMakeLists.txt's "cuda suite on the GPU" entry): without a usable GPU
+  // the whole run is skipped (ctest's SKIP_RETURN_CODE), or fails with FOVEA_REQUIRE_GPU=1.
+  if (backend && std::string(backend) == "gpu") {
+    std::string why;
+    if (!fovea::cuda_available(&why)) {
+      const char* require = std::getenv("FOVEA_REQUIRE_GPU");
+      std::cout << "fovea_tests: no usable GPU for FOVEA_CUDA_BACKEND=gpu: " << why << "\n";
+      return require && std::string(require) == "1" ? 1 : 77;
+    }
+  }
   const long expected = env_count("FOVEA_TEST_EXPECT_CASES", -1, 0, 1L << 20);
   doctest::Context context(argc, argv);
   const int result = context.run();

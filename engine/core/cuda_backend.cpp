@@ -65,10 +65,12 @@ void select_cuda_backend(const std::string& name) {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
   const CudaBackend* next = resolve(name);
-  if (s.installed && s.installed != next)
+  if (s.installed && s.installed != next) {
     FOVEA_CHECK(s.installed->bytes_in_use() == 0, "select_cuda_backend(\"", name, "\"): ",
                 s.installed->bytes_in_use(), " bytes of tensors still live on the \"",
                 s.installed->name, "\" backend's device; free them first");
+    s.installed->empty_cache();  // its freed blocks would stay reserved on the device
+  }
   s.selected = next;
   s.chosen = true;
 }

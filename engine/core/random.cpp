@@ -89,10 +89,10 @@ namespace {
 template <typename Draw>
 Tensor& fill_random(Tensor& t, const char* op, Draw draw) {
   check_float(t, op);
-  FOVEA_CHECK(t.device().is_cpu(), op, ": random fills run on the CPU; fill there and move ",
-              "the tensor with .to(device)");
   check_inplace(t, op);
-  Tensor c = t.is_contiguous() ? t : empty(t.shape(), t.dtype());
+  // The draws come from the sequential generator on the host; a device tensor (or a strided
+  // one) is filled through a contiguous host copy, so it gets exactly the CPU's values.
+  Tensor c = t.is_contiguous() && t.device().is_cpu() ? t : empty(t.shape(), t.dtype());
   FOVEA_DISPATCH_FLOAT(t.dtype(), op, [&] {
     scalar_t* p = c.data<scalar_t>();
     for (int64_t i = 0, n = c.numel(); i < n; ++i) p[i] = static_cast<scalar_t>(draw());

@@ -37,8 +37,11 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   ensure_backends_registered();
   DeviceAllocator& cuda = cuda_allocator_slot();
   FOVEA_CHECK(cuda.allocate != nullptr, "Storage: cannot allocate on ", device.str(),
-              ": this build of fovea has no CUDA support (configure with FOVEA_CUDA=ON on a "
-              "machine with the CUDA toolkit)");
+              ": no CUDA backend serves it (this build has no GPU backend, or none was "
+              "selected; FOVEA_CUDA_BACKEND=emu runs the CUDA kernels on the CPU emulator)");
+  // The stream, the cuBLAS handle and the block cache are per process, made for one device.
+  FOVEA_CHECK(device.index == 0, "Storage: cannot allocate on ", device.str(),
+              ": fovea drives one GPU, cuda:0 (select another with CUDA_VISIBLE_DEVICES)");
   void* p = cuda.allocate(nbytes, device.index);
   return adopt(p, nbytes, device, cuda.release);
 }

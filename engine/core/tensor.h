@@ -77,7 +77,7 @@ class Tensor {
   // check a host read of a device tensor would pass in CI and crash on a GPU).
   template <typename T> T* data() const;
   void* raw_data() const;
-  // The same pointer on any device: for CUDA launchers, which hand it to kernels.
+  // The same pointer for a tensor on a CUDA device: for launchers, which hand it to kernels.
   template <typename T> T* device_data() const;
   // The value of a one-element tensor, converted to T. These three read device tensors too,
   // through a copy to the host.
@@ -136,6 +136,7 @@ class Tensor {
   const std::string& name() const { return impl().name; }
 
  private:
+  template <typename T> T* element_pointer() const;
   std::shared_ptr<TensorImpl> impl_;
 };
 
@@ -156,14 +157,21 @@ void check_inplace(const Tensor& t, const char* op);
 
 // ---- template definitions --------------------------------------------------------------------
 template <typename T> T* Tensor::device_data() const {
-  FOVEA_CHECK(dtype_of<T>() == dtype(), "Tensor::data: requested ", dtype_name(dtype_of<T>()),
-              " from a ", dtype_name(dtype()), " tensor");
-  return static_cast<T*>(impl().storage->data()) + impl().offset;
+  // The emulator's device memory is host memory: without this check a CPU tensor reaching a
+  // CUDA launcher would pass in CI and fault on a GPU.
+  FOVEA_CHECK(!impl().storage->device().is_cpu(), "Tensor::device_data: ", str(),
+              " is on the CPU, not on a CUDA device");
+  return element_pointer<T>();
 }
 template <typename T> T* Tensor::data() const {
   FOVEA_CHECK(impl().storage->device().is_cpu(), "Tensor::data: ", str(),
               " is not on the CPU (copy it with .to(Device::cpu()) first)");
-  return device_data<T>();
+  return element_pointer<T>();
+}
+template <typename T> T* Tensor::element_pointer() const {
+  FOVEA_CHECK(dtype_of<T>() == dtype(), "Tensor::data: requested ", dtype_name(dtype_of<T>()),
+              " from a ", dtype_name(dtype()), " tensor");
+  return static_cast<T*>(impl().storage->data()) + impl().offset;
 }
 
 }  // namespace fovea

@@ -11,7 +11,7 @@ KernelSlot<void(const Tensor&, double, Generator&)> dropout_mask_kernel{"dropout
 void dropout_mask_cpu(const Tensor& mask, double p, Generator& gen) {
   FOVEA_DISPATCH_FLOAT(mask.dtype(), "dropout", [&] {
     using T = scalar_t;
-    const T keep = p < 1 ? T(1.0 / (1.0 - p)) : T(0);
+    const T keep = T(philox::keep_scale(p));
     const uint64_t key = gen.next_u64(), threshold = philox::drop_threshold(p);
     T* m = mask.data<T>();
     parallel_for(mask.numel(), 64, [&](int64_t b, int64_t e) {

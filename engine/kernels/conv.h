@@ -49,6 +49,15 @@ FOVEA_HD Span inside(int64_t out, int64_t in, int64_t stride, int64_t start) {
   const int64_t hi = first_at_least(in, out, stride, start);
   return {lo, hi > lo ? hi : lo};
 }
+// Whether input position `pos` is read, through a tap whose shift is `shift`, by an output
+// position o in [0, out) (o stride + shift == pos); *o receives it. The gather-form backward
+// kernels walk the taps of an input element with it.
+FOVEA_HD bool read_by(int64_t pos, int64_t shift, int64_t stride, int64_t out, int64_t* o) {
+  const int64_t t = pos - shift;
+  if (t < 0 || t % stride != 0 || t / stride >= out) return false;
+  *o = t / stride;
+  return true;
+}
 // The output rows / columns where tap (p, q) reads inside the image.
 FOVEA_HD Span tap_rows(const Geometry& g, int64_t p) {
   return inside(g.ho, g.h, g.sh, g.row_shift(p));

@@ -45,4 +45,7 @@ inline uint64_t drop_threshold(double p) {
   return p >= 1 ? (uint64_t(1) << 32) : uint64_t(p * 4294967296.0);
 }
 
+// What a kept element is multiplied by: 1 / (1 - p), and 0 when everything is dropped.
+FOVEA_HD double keep_scale(double p) { return p < 1 ? 1.0 / (1.0 - p) : 0.0; }
+
 }  // namespace fovea::philox

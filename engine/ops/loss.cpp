@@ -3,6 +3,7 @@
 #include "engine/autograd/node.h"
 #include "engine/core/factory.h"
 #include "engine/cpu/cross_entropy.h"
+#include "engine/cpu/index.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/reduce.h"
 
@@ -19,6 +20,16 @@ struct ClassRows {
 };
 
 void check_targets(const Tensor& target, int64_t k, const char* op) {
+  if (!target.device().is_cpu()) {
+    // On a device the bounds kernel checks every target and brings back one position (8
+    // bytes); only when a target is out of range does the host look at all of them below, to
+    // name the first bad one in the loss's own words.
+    try {
+      index_bounds_kernel(target.device(), target, k, 1, op);
+      return;
+    } catch (const Error&) {
+    }
+  }
   const std::vector<int64_t> v = target.to(Device::cpu()).to_vector<int64_t>();
   for (size_t i = 0; i < v.size(); ++i) {
     if (v[i] >= 0 && v[i] < k) continue;

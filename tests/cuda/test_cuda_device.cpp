@@ -76,3 +76,9 @@ TEST_CASE("cuda: freed device blocks are cached and reused, and empty_cache give
   b->empty_cache();
   CHECK(b->bytes_cached() == 0);
 }
+
+TEST_CASE("cuda: devices other than cuda:0 are a clear error") {
+  BackendScope scope("emu");
+  CHECK_THROWS_WITH_AS(empty({2}, DType::Float32, Device::cuda(1)),
+                       doctest::Contains("fovea drives one GPU, cuda:0"), Error);
+}

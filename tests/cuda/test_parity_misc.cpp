@@ -150,3 +150,17 @@ TEST_CASE("cuda parity: SGD and Adam steps match the CPU over several steps") {
     test::check_parity(params[1], params[0], kOptim, name + " after 3 steps");
   }
 }
+
+TEST_CASE("cuda: random fills of a device tensor give the CPU's values") {
+  test::CudaDevice cuda;
+  if (!cuda.ok()) return;
+  Tensor host = empty({5, 37}), dev = empty({5, 37}, DType::Float32, cuda.device());
+  Generator a(3), b(3);
+  uniform_(host, -2, 3, &a);
+  uniform_(dev, -2, 3, &b);
+  test::check_parity(dev, host, kExact, "uniform_");
+  Tensor dev_strided = empty({37, 5}, DType::Float32, cuda.device()).t();
+  normal_(host, 1, 2, &a);
+  normal_(dev_strided, 1, 2, &b);
+  test::check_parity(dev_strided, host, kExact, "normal_ into a transposed device tensor");
+}

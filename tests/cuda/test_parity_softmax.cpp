@@ -100,3 +100,23 @@ TEST_CASE("cuda parity: cross_entropy and nll_loss with label smoothing and ever
     }
   }
 }
+
+TEST_CASE("cuda: an out-of-range target on the device is the CPU's error") {
+  test::CudaDevice cuda;
+  if (!cuda.ok()) return;
+  const Tensor z = random_values({4, 5}, 1, -1, 1);
+  const Tensor t = from_vector<int64_t>({0, 4, 5, 1}, {4});
+  std::string host, device;
+  try {
+    cross_entropy(z, t);
+  } catch (const Error& e) {
+    host = e.what();
+  }
+  try {
+    cross_entropy(z.to(cuda.device()), t.to(cuda.device()));
+  } catch (const Error& e) {
+    device = e.what();
+  }
+  CHECK(host.find("target value 5 at index [2]") != std::string::npos);
+  CHECK(device == host);
+}
