@@ -61,19 +61,8 @@ struct Backward {
   }
 };
 
-struct Lines {
-  int64_t outer = 1, d = 1, inner = 1;
-};
-
-Lines lines_of(const Shape& shape, int64_t dim) {
-  Lines l;
-  for (int64_t i = 0; i < int64_t(shape.size()); ++i) {
-    if (i < dim) l.outer *= shape[i];
-    else if (i == dim) l.d = shape[i];
-    else l.inner *= shape[i];
-  }
-  return l;
-}
+using softmax_math::Lines;
+using softmax_math::lines_of;
 
 template <bool kLog>
 void forward(const Tensor& x_in, const Tensor& y, int64_t dim, const char* op) {

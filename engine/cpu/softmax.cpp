@@ -18,19 +18,8 @@ KernelSlot<void(const Tensor&, const Tensor&, const Tensor&, int64_t)>
 
 namespace {
 
-struct Lines {
-  int64_t outer = 1, d = 1, inner = 1;
-};
-
-Lines lines_of(const Shape& shape, int64_t dim) {
-  Lines l;
-  for (int64_t i = 0; i < int64_t(shape.size()); ++i) {
-    if (i < dim) l.outer *= shape[i];
-    else if (i == dim) l.d = shape[i];
-    else l.inner *= shape[i];
-  }
-  return l;
-}
+using softmax_math::Lines;
+using softmax_math::lines_of;
 
 // Calls block(offset, b) over all lines, split across threads: one RowBlock per row for the
 // last axis (inner == 1), else ColumnBlocks of up to kMaxWidth neighbouring lines, so that

@@ -12,9 +12,25 @@
 #include <cstdint>
 
 #include "engine/core/hostdevice.h"
+#include "engine/core/shape.h"
 #include "engine/kernels/fast_exp.h"
 
 namespace fovea::softmax_math {
+
+// A tensor seen as a contiguous [outer, d, inner] block for a softmax along `dim`: outer *
+// inner lines of d elements, `inner` apart.
+struct Lines {
+  int64_t outer = 1, d = 1, inner = 1;
+};
+inline Lines lines_of(const Shape& shape, int64_t dim) {
+  Lines l;
+  for (int64_t i = 0; i < int64_t(shape.size()); ++i) {
+    if (i < dim) l.outer *= shape[i];
+    else if (i == dim) l.d = shape[i];
+    else l.inner *= shape[i];
+  }
+  return l;
+}
 
 // The running max of a line: a NaN never wins (it still poisons the sums).
 template <class T>

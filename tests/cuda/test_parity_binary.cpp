@@ -9,16 +9,13 @@
 #include "support/cuda_parity.h"
 
 using namespace fovea;
+using test::random_index;
+using test::random_values;
 
 namespace {
 
 constexpr test::Tolerance kExact{0, 0};
 constexpr test::Tolerance kBinary{1e-7, 2e-6};
-
-Tensor random_values(const Shape& shape, uint64_t seed, double lo, double hi) {
-  Generator gen(seed);
-  return rand(shape, DType::Float32, &gen) * (hi - lo) + lo;
-}
 
 // Whole numbers (truncated toward zero), as float32.
 Tensor whole(const Tensor& t) { return t.to(DType::Int64).to(DType::Float32); }

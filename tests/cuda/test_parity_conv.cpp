@@ -14,17 +14,14 @@
 #include "support/cuda_parity.h"
 
 using namespace fovea;
+using test::random_index;
+using test::random_values;
 
 namespace {
 
 constexpr test::Tolerance kExact{0, 0};
 constexpr test::Tolerance kCol2im{1e-6, 1e-6};
 constexpr test::Tolerance kConv{1e-5, 1e-5};
-
-Tensor random_values(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return rand(shape, DType::Float32, &gen) * 2.0 - 1.0;
-}
 
 Conv2dOptions options(int64_t stride, int64_t pad, int64_t dilation, int64_t groups) {
   Conv2dOptions o;

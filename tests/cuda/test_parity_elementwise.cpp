@@ -12,17 +12,14 @@
 #include "support/cuda_parity.h"
 
 using namespace fovea;
+using test::random_index;
+using test::random_values;
 using test::Layout;
 
 namespace {
 
 constexpr test::Tolerance kExact{0, 0};
 constexpr test::Tolerance kUnary{1e-7, 2e-6};
-
-Tensor random_values(const Shape& shape, uint64_t seed, double lo, double hi) {
-  Generator gen(seed);
-  return rand(shape, DType::Float32, &gen) * (hi - lo) + lo;
-}
 
 struct UnaryCase {
   UnaryOp op;

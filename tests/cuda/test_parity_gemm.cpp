@@ -19,15 +19,12 @@
 #include "cuda/blas.cuh"
 
 using namespace fovea;
+using test::random_index;
+using test::random_values;
 
 namespace {
 
 constexpr test::Tolerance kGemm{1e-5, 1e-5};
-
-Tensor random_values(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return rand(shape, DType::Float32, &gen) * 2.0 - 1.0;
-}
 
 std::vector<float> random_floats(size_t n, uint32_t seed) {
   std::vector<float> v(n);

@@ -14,20 +14,13 @@
 #include "support/cuda_parity.h"
 
 using namespace fovea;
+using test::random_index;
+using test::random_values;
 
 namespace {
 
 constexpr test::Tolerance kExact{0, 0};
 constexpr test::Tolerance kOptim{1e-6, 1e-6};
-
-Tensor random_values(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1) {
-  Generator gen(seed);
-  return rand(shape, DType::Float32, &gen) * (hi - lo) + lo;
-}
-
-Tensor random_index(const Shape& shape, int64_t size, uint64_t seed) {
-  return random_values(shape, seed, 0, double(size) - 0.01).to(DType::Int64);
-}
 
 }  // namespace
 

@@ -23,17 +23,14 @@
 #include "support/cuda_parity.h"
 
 using namespace fovea;
+using test::random_index;
+using test::random_values;
 
 namespace {
 
 constexpr test::Tolerance kNorm{2e-6, 2e-6};
 
 using Xs = std::vector<Tensor>;
-
-Tensor random_values(const Shape& shape, uint64_t seed, double lo, double hi) {
-  Generator gen(seed);
-  return rand(shape, DType::Float32, &gen) * (hi - lo) + lo;
-}
 
 // x away from 0 on average (mean 1.5), so that a kernel forgetting to subtract the mean, or
 // subtracting another channel's, is off by O(1).

@@ -13,16 +13,13 @@
 #include "support/cuda_parity.h"
 
 using namespace fovea;
+using test::random_index;
+using test::random_values;
 
 namespace {
 
 constexpr test::Tolerance kExact{0, 0};
 constexpr test::Tolerance kReduce{1e-6, 1e-6};
-
-Tensor random_values(const Shape& shape, uint64_t seed, double lo, double hi) {
-  Generator gen(seed);
-  return rand(shape, DType::Float32, &gen) * (hi - lo) + lo;
-}
 
 struct DimsCase {
   Shape shape;

@@ -13,19 +13,12 @@
 #include "support/cuda_parity.h"
 
 using namespace fovea;
+using test::random_index;
+using test::random_values;
 
 namespace {
 
 constexpr test::Tolerance kSoftmax{1e-6, 1e-6};
-
-Tensor random_values(const Shape& shape, uint64_t seed, double lo, double hi) {
-  Generator gen(seed);
-  return rand(shape, DType::Float32, &gen) * (hi - lo) + lo;
-}
-
-Tensor random_targets(const Shape& shape, int64_t classes, uint64_t seed) {
-  return random_values(shape, seed, 0, double(classes) - 0.01).to(DType::Int64);
-}
 
 }  // namespace
 
@@ -82,7 +75,7 @@ TEST_CASE("cuda parity: cross_entropy and nll_loss with label smoothing and ever
   for (const LossCase& c : cases) {
     const int64_t classes = c.logits[1];
     const Tensor z = random_values(c.logits, uint64_t(classes), -4, 4);
-    const Tensor t = random_targets(c.target, classes, uint64_t(classes) + 1);
+    const Tensor t = random_index(c.target, classes, uint64_t(classes) + 1);
     for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
       for (double eps : {0.0, 0.1}) {
         const std::string what = "cross_entropy " + shape_str(c.logits) + " reduction " +

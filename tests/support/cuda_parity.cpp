@@ -12,6 +12,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/factory.h"
 #include "engine/core/random.h"
+#include "engine/ops/binary.h"
 #include "support/skip.h"
 
 namespace fovea::test {
@@ -160,6 +161,15 @@ void check_op_parity(const ParityOp& op, const CudaDevice& cuda) {
                        (i == 0 ? std::string("forward") : "gradient of input " + std::to_string(i - 1)));
   }
   check_schedules([&] { return run_op(op, Layout::Contiguous, cuda.device(), g); }, op.name);
+}
+
+Tensor random_values(const Shape& shape, uint64_t seed, double lo, double hi) {
+  Generator gen(seed);
+  return rand(shape, DType::Float32, &gen) * (hi - lo) + lo;
+}
+
+Tensor random_index(const Shape& shape, int64_t size, uint64_t seed) {
+  return random_values(shape, seed, 0, double(size) - 0.01).to(DType::Int64);
 }
 
 const std::vector<int64_t>& parity_sizes() {

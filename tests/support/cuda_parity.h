@@ -74,6 +74,11 @@ struct ParityOp {
 // must give the same bits under the Reverse and Shuffle schedules.
 void check_op_parity(const ParityOp& op, const CudaDevice& cuda);
 
+// Uniform float32 values in [lo, hi) from a generator seeded with `seed`.
+Tensor random_values(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1);
+// int64 values in [0, size), e.g. indices or class targets.
+Tensor random_index(const Shape& shape, int64_t size, uint64_t seed);
+
 // Sizes with which kernels meet their edge cases: 1, primes, one below, at and above the
 // element-wise block size (256) and a multiple of it.
 const std::vector<int64_t>& parity_sizes();
