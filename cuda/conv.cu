@@ -118,11 +118,6 @@ ConvShape conv_shape(const Tensor& x, const Tensor& w, const Conv2dOptions& opt)
   return s;
 }
 
-Tensor contiguous(const Tensor& t) {
-  NoGradGuard no_grad;
-  return t.contiguous();
-}
-
 }  // namespace
 
 void conv2d_depthwise_forward_cuda(const Tensor& x, const Tensor& w, const Tensor& bias,

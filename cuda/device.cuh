@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "engine/autograd/grad_mode.h"
 #include "engine/core/tensor.h"
 
 FOVEA_CUDA_BEGIN
@@ -26,6 +27,13 @@ inline unsigned elementwise_grid(int64_t n) {
 // CUDA kernels compute in float32 (float64 is the CPU's, for gradient checks); copies and fills
 // also move float64 and int64 so that any tensor can go to the device and back.
 void require_float32(const Tensor& t, const char* op);
+
+// t, contiguous, on its own device (a copy when needed), outside the autograd graph: kernels
+// that need packed inputs make them so themselves, as their CPU twins do.
+inline Tensor contiguous(const Tensor& t) {
+  NoGradGuard no_grad;
+  return t.contiguous();
+}
 
 // The first byte of t's elements on its device, for memcpy.
 inline void* device_bytes(const Tensor& t) {

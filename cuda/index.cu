@@ -55,16 +55,12 @@ struct ScatterLine {
   }
 };
 
-Shape without(Shape s, int64_t dim) {
-  s.erase(s.begin() + dim);
-  return s;
-}
-
 template <class A, class T>
 void scatter_lines(const Tensor& acc, int64_t dim, const Tensor& index, const Tensor& src) {
   launch_elementwise<3>(
-      "scatter_add", without(index.shape(), dim),
-      {without(index.strides(), dim), without(src.strides(), dim), without(acc.strides(), dim)},
+      "scatter_add", without_dim(index.shape(), dim),
+      {without_dim(index.strides(), dim), without_dim(src.strides(), dim),
+       without_dim(acc.strides(), dim)},
       ScatterLine<A, T>{acc.device_data<A>(), src.device_data<T>(), index.device_data<int64_t>(),
                         index.shape()[dim], index.strides()[dim], src.strides()[dim],
                         acc.strides()[dim]});
@@ -73,17 +69,13 @@ void scatter_lines(const Tensor& acc, int64_t dim, const Tensor& index, const Te
 }  // namespace
 
 void index_bounds_cuda(const Tensor& index_in, int64_t size, int64_t dim, const char* op) {
-  Tensor index;
-  {
-    NoGradGuard no_grad;
-    index = index_in.contiguous();
-  }
+  const Tensor index = contiguous(index_in);
   const int64_t n = index.numel();
   if (n == 0) return;
   Tensor first = full({1}, double(n), DType::Int64, index.device());
+  auto* first_bad = reinterpret_cast<unsigned long long*>(first.device_data<int64_t>());
   launch_elementwise<1>(op, {n}, {Shape{1}},
-                        FirstBad{index.device_data<int64_t>(), size,
-                                 reinterpret_cast<unsigned long long*>(first.device_data<int64_t>())});
+                        FirstBad{index.device_data<int64_t>(), size, first_bad});
   const int64_t bad = first.to(Device::cpu()).item<int64_t>();
   if (bad == n) return;
   const int64_t value = index.view({n}).slice(0, bad, bad + 1).to(Device::cpu()).item<int64_t>();

@@ -78,11 +78,6 @@ struct NllGrad {
   }
 };
 
-Tensor contiguous(const Tensor& t) {
-  NoGradGuard no_grad;
-  return t.contiguous();
-}
-
 // A flat loop over n elements (the bodies index rows and classes themselves).
 template <class Body>
 void launch_flat(const char* name, int64_t n, const Body& body) {

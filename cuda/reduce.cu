@@ -272,11 +272,6 @@ struct NormGrad {
 
 // ---- helpers --------------------------------------------------------------------------------
 
-Tensor contiguous(const Tensor& t) {
-  NoGradGuard no_grad;
-  return t.contiguous();
-}
-
 bool leading_dims(const DimList& dims) {
   for (size_t i = 0; i < dims.size(); ++i)
     if (dims[i] != int64_t(i)) return false;

@@ -31,7 +31,9 @@ struct Forward {
     const double s = line.sum([&](int64_t k) { return double(fast_exp(x[line.at(k)] - m)); });
     if (kLog) {
       const float log_sum = float(fm::log(s));
-      line.each([&](int64_t k) { y[line.at(k)] = sm::log_softmax_value(x[line.at(k)], m, log_sum); });
+      line.each([&](int64_t k) {
+        y[line.at(k)] = sm::log_softmax_value(x[line.at(k)], m, log_sum);
+      });
     } else {
       const float scale = float(1.0 / s);
       line.each([&](int64_t k) { y[line.at(k)] = sm::softmax_value(x[line.at(k)], m, scale); });

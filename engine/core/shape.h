@@ -31,4 +31,10 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 // broadcast axes). `shape` must be broadcastable to `target`.
 Shape broadcast_strides(const Shape& shape, const Shape& strides, const Shape& target);
 
+// shape (or strides) with entry `dim` removed.
+inline Shape without_dim(Shape s, int64_t dim) {
+  s.erase(s.begin() + dim);
+  return s;
+}
+
 }  // namespace fovea

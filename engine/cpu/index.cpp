@@ -18,11 +18,6 @@ KernelSlot<void(const Tensor&, int64_t, const Tensor&, const Tensor&)> scatter_a
 
 namespace {
 
-Shape without(Shape s, int64_t dim) {
-  s.erase(s.begin() + dim);
-  return s;
-}
-
 // Walks every position p of index's shape and calls fn(dense_offset, indexed_offset): the
 // element offset of p in the `dense` operand, and of p with coordinate `dim` replaced by
 // index[p] in the `indexed` operand. Each thread owns whole lines along `dim` (the positions
@@ -35,8 +30,9 @@ void for_each_indexed(const Tensor& index, int64_t dim, const Shape& dense_strid
   const int64_t k = index.shape()[dim];
   const int64_t si = index.strides()[dim], sd = dense_strides[dim], sx = indexed_strides[dim];
   const LoopPlan<3> plan = make_loop_plan<3>(
-      without(index.shape(), dim),
-      {without(index.strides(), dim), without(dense_strides, dim), without(indexed_strides, dim)});
+      without_dim(index.shape(), dim),
+      {without_dim(index.strides(), dim), without_dim(dense_strides, dim),
+       without_dim(indexed_strides, dim)});
   parallel_for(plan.numel, k, [&](int64_t begin, int64_t end) {
     auto run = [&](std::array<int64_t, 3> off, int64_t n, std::array<int64_t, 3> st) {
       auto visit = [&](int64_t c, int64_t i) {
