@@ -37,7 +37,10 @@ std::shared_ptr<nn::Module> build(const Request& r, const Tensor& input) {
   const nn::ParsedAttention a =
       nn::parse_attention(r.module + (r.options.empty() ? "" : ":" + r.options));
   FOVEA_CHECK(a.spec != nullptr, "attention_probe: --module none has nothing to probe");
-  FOVEA_CHECK(input.dim() == 4, "attention_probe: input must be [N, C, H, W], got ", input.str());
+  FOVEA_CHECK(input.dim() == 4 || input.dim() == 3,
+              "attention_probe: input must be [N, C, H, W] (or tokens [N, L, D]), got ",
+              input.str());
+  const bool tokens = input.dim() == 3;
   const bool replaces_conv = a.spec->position == nn::AttentionPosition::ReplaceSecondConv;
   FOVEA_CHECK(replaces_conv || (r.stride == 1 && r.out_channels == 0),
               "attention_probe: --stride and --out-channels apply to modules that replace the "
@@ -46,11 +49,11 @@ std::shared_ptr<nn::Module> build(const Request& r, const Tensor& input) {
   FOVEA_CHECK(r.out_channels >= 0, "attention_probe: out_channels ", r.out_channels,
               " must be >= 1 (0: the input's)");
   nn::AttentionContext c;
-  c.channels = c.in_channels = input.size(1);
-  c.out_channels = r.out_channels > 0 ? r.out_channels : input.size(1);
+  c.channels = c.in_channels = input.size(tokens ? 2 : 1);
+  c.out_channels = r.out_channels > 0 ? r.out_channels : c.channels;
   c.stride = r.stride;
-  c.height = input.size(2);
-  c.width = input.size(3);
+  c.height = input.size(tokens ? 1 : 2);
+  c.width = tokens ? 1 : input.size(3);
   c.options = a.options;
   std::shared_ptr<nn::Module> m = a.spec->make(c);
   m->to(r.dtype);
@@ -59,9 +62,19 @@ std::shared_ptr<nn::Module> build(const Request& r, const Tensor& input) {
   return m;
 }
 
+// The second input a module takes besides "input": "input2" for a fusion module, "context" for
+// a conditioned one, "" for the others.
+std::string second_input(const nn::Module& m) {
+  if (dynamic_cast<const nn::FusionModule*>(&m)) return "input2";
+  if (dynamic_cast<const nn::ContextModule*>(&m)) return "context";
+  return "";
+}
+
 // Every key of `in` must be an input or one of the module's tensors.
-void check_keys(const io::SafetensorsFile& in, const nn::StateDict& state) {
+void check_keys(const io::SafetensorsFile& in, const nn::StateDict& state,
+                const std::string& second, const std::string& module) {
   std::set<std::string> known{"input", "grad_output"};
+  if (!second.empty()) known.insert(second);
   for (const auto& key : state.keys()) known.insert(key);
   for (const auto& [key, value] : in.tensors) {
     if (known.count(key)) continue;
@@ -72,6 +85,16 @@ void check_keys(const io::SafetensorsFile& in, const nn::StateDict& state) {
   }
   FOVEA_CHECK(in.contains("input"), "attention_probe: the input file has no \"input\"");
   FOVEA_CHECK(in.contains("grad_output"), "attention_probe: the input file has no \"grad_output\"");
+  FOVEA_CHECK(second.empty() || in.contains(second), "attention_probe: ", module, " takes a second ",
+              "input, \"", second, "\", and the input file has none");
+}
+
+// The module's forward on the file's inputs; `second` (a new leaf) is the second input, if any.
+Tensor forward(nn::Module& m, const Tensor& x, const Tensor& second) {
+  if (auto* fusion = dynamic_cast<nn::FusionModule*>(&m)) return fusion->fuse_call(x, second);
+  if (auto* conditioned = dynamic_cast<nn::ContextModule*>(&m))
+    return conditioned->attend_call(x, second);
+  return m(x);
 }
 
 }  // namespace
@@ -82,7 +105,13 @@ io::NamedTensors run(const Request& r, const io::SafetensorsFile& in) {
   x.set_requires_grad();
   std::shared_ptr<nn::Module> m = build(r, x);
   const nn::StateDict state = m->state_dict();
-  check_keys(in, state);
+  const std::string second_name = second_input(*m);
+  check_keys(in, state, second_name, r.module);
+  Tensor second;
+  if (!second_name.empty()) {
+    second = in.at(second_name).to(r.dtype).detach();
+    second.set_requires_grad();
+  }
   nn::StateDict given;
   for (const auto& [key, value] : in.tensors) {
     if (!state.contains(key)) continue;
@@ -91,13 +120,16 @@ io::NamedTensors run(const Request& r, const io::SafetensorsFile& in) {
   }
   m->load_state_dict(given, /*strict=*/false);  // shape mismatches name the key
 
-  const Tensor y = (*m)(x);
+  const Tensor y = forward(*m, x, second);
   const Tensor g = in.at("grad_output");
   FOVEA_CHECK(g.shape() == y.shape(), "attention_probe: grad_output is ", g.str(),
               " but the output is ", y.str());
   y.backward(g.to(y.dtype()));
 
   io::NamedTensors out{{"output", y.detach()}, {"grad.input", x.grad()}};
+  if (second.defined())
+    out.emplace_back("grad." + second_name,
+                     second.grad().defined() ? second.grad() : zeros_like(second));
   for (const auto& [name, p] : m->named_parameters())
     out.emplace_back("grad." + name, p.grad().defined() ? p.grad() : zeros_like(p));
   for (const auto& [name, b] : m->named_buffers()) out.emplace_back("after." + name, b);

@@ -3,11 +3,14 @@
 // run one forward and one backward with the file's input and upstream gradient, and return what
 // a student (or a comparison with PyTorch) wants to see.
 //
-//   in:  input [N, C, H, W], grad_output (the output's shape), and any parameter or buffer under
-//        its state_dict name
-//   out: output, grad.input, grad.<param> for every parameter (zeros where the forward did not
-//        use it), after.<buffer> for every buffer after the forward, map.<name> for every map
-//        the module records
+//   in:  input [N, C, H, W] (or tokens [N, L, D] for the token forms: channels D, height L,
+//        width 1), grad_output (the output's shape), and any parameter or buffer under its
+//        state_dict name; a module that fuses two inputs (AFF, iAFF: nn::FusionModule) also
+//        takes input2 (the identity path), one conditioned on a context vector (SCA-CNN:
+//        nn::ContextModule) takes context [N, context_dim]
+//   out: output, grad.input (grad.input2, grad.context), grad.<param> for every parameter (zeros
+//        where the forward did not use it), after.<buffer> for every buffer after the forward,
+//        map.<name> for every map the module records
 // A key that is none of these, a missing input or gradient, or a shape that does not fit is an
 // error naming the key and the shapes.
 #pragma once

@@ -14,27 +14,36 @@
 #include "attention/shuffle_attention.h"
 #include "attention/sk.h"
 #include "attention/triplet.h"
+#include "engine/core/error.h"
 
 namespace fovea::attention {
 
 namespace {
 
-// One line per module: its slot name and the spec its own file defines (<module>_spec()).
-std::vector<std::pair<std::string, nn::AttentionSpec>> builtin_specs() {
+struct Builtin {
+  std::string name;
+  nn::AttentionSpec spec;  // <module>_spec() of the module's own file
+  // Options under which it fits a CIFAR ResNet (widths 16, 32, 64 at 32x32 inputs): empty where
+  // the spec's defaults fit, else the smallest change (spec §21).
+  std::string cifar_options;
+};
+
+// One line per module.
+std::vector<Builtin> builtins() {
   return {
-      {"bam", bam_spec()},
-      {"ca", ca_spec()},
-      {"cbam", cbam_spec()},
-      {"cbam_residual", cbam_residual_spec()},
-      {"eca", eca_spec()},
-      {"fca", fcanet_spec()},
-      {"gam", gam_spec()},
-      {"sa", sa_spec()},
-      {"se", se_spec()},
-      {"sge", sge_spec()},
-      {"sk", sk_spec()},
-      {"sk_xmu", sk_xmu_spec()},
-      {"triplet", triplet_spec()},
+      {"bam", bam_spec(), ""},
+      {"ca", ca_spec(), ""},
+      {"cbam", cbam_spec(), ""},
+      {"cbam_residual", cbam_residual_spec(), ""},
+      {"eca", eca_spec(), ""},
+      {"fca", fcanet_spec(), ""},
+      {"gam", gam_spec(), ""},
+      {"sa", sa_spec(), "groups=4"},
+      {"se", se_spec(), ""},
+      {"sge", sge_spec(), "groups=8"},
+      {"sk", sk_spec(), "groups=16"},
+      {"sk_xmu", sk_xmu_spec(), ""},
+      {"triplet", triplet_spec(), ""},
   };
 }
 
@@ -43,14 +52,20 @@ std::vector<std::pair<std::string, nn::AttentionSpec>> builtin_specs() {
 void register_all() {
   static std::once_flag once;
   std::call_once(once, [] {
-    for (auto& [name, spec] : builtin_specs()) nn::register_attention(name, std::move(spec));
+    for (auto& b : builtins()) nn::register_attention(b.name, std::move(b.spec));
   });
 }
 
 std::vector<std::string> builtin_names() {
   std::vector<std::string> names;
-  for (const auto& entry : builtin_specs()) names.push_back(entry.first);
+  for (const auto& b : builtins()) names.push_back(b.name);
   return names;
+}
+
+std::string cifar_name(const std::string& name) {
+  for (const auto& b : builtins())
+    if (b.name == name) return b.cifar_options.empty() ? name : name + ":" + b.cifar_options;
+  FOVEA_FAIL("cifar_name: \"", name, "\" is not a built-in attention module");
 }
 
 }  // namespace fovea::attention

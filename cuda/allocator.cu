@@ -93,6 +93,12 @@ size_t bytes_cached() {
   return c.cached;
 }
 
+size_t bytes_available() {
+  size_t free_bytes = 0, total_bytes = 0;
+  FOVEA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return free_bytes + bytes_cached();
+}
+
 void empty_cache() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);

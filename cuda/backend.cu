@@ -13,6 +13,7 @@ bool device_available(std::string* why);
 std::string device_name();
 size_t bytes_in_use();
 size_t bytes_cached();
+size_t bytes_available();
 void empty_cache();
 void synchronize();
 void* device_allocate(size_t nbytes, int device_index);
@@ -70,7 +71,8 @@ constexpr void (*kSetSchedule)(CudaSchedule, uint64_t) = nullptr;
 
 const CudaBackend& backend() {
   static const CudaBackend b{FOVEA_CUDA_EMULATED ? "emu" : "gpu", &device_available,
-                             &device_name, &install, &bytes_in_use, &bytes_cached, &empty_cache,
+                             &device_name, &install, &bytes_in_use, &bytes_cached, &bytes_available,
+                             &empty_cache,
                              &synchronize, kSetSchedule};
   return b;
 }

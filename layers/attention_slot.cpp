@@ -98,6 +98,12 @@ Tensor FusionModule::fuse_call(const Tensor& residual, const Tensor& identity) {
   return y;
 }
 
+Tensor ContextModule::attend_call(const Tensor& x, const Tensor& context) {
+  Tensor y = attend(x, context);
+  run_forward_hooks(x, y);
+  return y;
+}
+
 // ---- options -------------------------------------------------------------------------------------
 
 AttentionOptions::AttentionOptions(std::string module, std::vector<AttentionOption> declared,

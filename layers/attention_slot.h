@@ -80,6 +80,18 @@ class FusionModule : public AttentionModule {
   Tensor fuse_call(const Tensor& residual, const Tensor& identity);
 };
 
+// A module conditioned on a context vector [N, context_dim()] (SCA-CNN: a captioner's decoder
+// state). In a classifier, forward(x) makes its own context (a learned query, or a projection of
+// the pooled features); attend_call(x, context) takes one from outside (attention_probe's
+// "context"). Call it through attend_call so forward hooks see it.
+class ContextModule : public AttentionModule {
+ public:
+  using AttentionModule::AttentionModule;
+  virtual int64_t context_dim() const = 0;
+  virtual Tensor attend(const Tensor& x, const Tensor& context) = 0;
+  Tensor attend_call(const Tensor& x, const Tensor& context);
+};
+
 // ---- options -----------------------------------------------------------------------------------
 struct AttentionOption {
   std::string name;           // the constructor argument's name in the spec

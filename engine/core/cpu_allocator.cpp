@@ -159,6 +159,12 @@ size_t CpuCachingAllocator::limit() const {
   return limit_;
 }
 
+size_t CpuCachingAllocator::available() const {
+  const size_t probe = available_.load()();
+  const size_t cached = stats().cached_bytes;
+  return probe > SIZE_MAX - cached ? SIZE_MAX : probe + cached;
+}
+
 CpuCacheStats CpuCachingAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   CpuCacheStats s = stats_;

@@ -84,6 +84,9 @@ class CpuCachingAllocator {
 
   bool enabled() const { return enabled_; }
   size_t limit() const;
+  // What a fresh allocation could get now: the probe's bytes plus the cache's free blocks
+  // (SIZE_MAX when the probe cannot tell).
+  size_t available() const;
   CpuCacheStats stats() const;
 
   static size_t block_size(size_t nbytes) { return nbytes == 0 ? 64 : (nbytes + 63) / 64 * 64; }

@@ -28,6 +28,7 @@ struct CudaBackend {
   void (*install)();                       // fills the allocator slot and the kernel slots
   size_t (*bytes_in_use)();                // device bytes held by live tensors
   size_t (*bytes_cached)();                // freed device blocks kept for reuse
+  size_t (*bytes_available)();             // what an allocation could get: free + cached
   void (*empty_cache)();                   // gives the cached blocks back to the device
   void (*synchronize)();                   // waits for every launch and copy issued so far
   // Emulator only (nullptr on the GPU): the order in which the threads of a block, and the

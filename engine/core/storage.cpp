@@ -31,6 +31,14 @@ DeviceAllocator& cuda_allocator_slot() {
   return slot;
 }
 
+size_t available_memory(Device device) {
+  if (device.is_cpu()) return cpu_allocator().available();
+  ensure_backends_registered();
+  const CudaBackend* backend = selected_cuda_backend();
+  FOVEA_CHECK(backend != nullptr, "available_memory: no CUDA backend serves ", device.str());
+  return backend->bytes_available();
+}
+
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   // 0 bytes still gets a valid pointer on the CPU so empty tensors need no special case.
   if (device.is_cpu()) return adopt(cpu_allocator().allocate(nbytes), nbytes, device, &release_cpu);

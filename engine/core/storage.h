@@ -43,6 +43,11 @@ class Storage {
   uint64_t version_ = 0;
 };
 
+// Bytes a fresh allocation on `device` could get now (free memory plus the allocator's cached
+// blocks; SIZE_MAX when the CPU's probe cannot tell). For checks that refuse a request too large
+// to fit before anything is allocated (attention/memory.h).
+size_t available_memory(Device device);
+
 // The allocator a CUDA build installs (cuda/ fills this slot at start-up).
 struct DeviceAllocator {
   void* (*allocate)(size_t nbytes, int device_index) = nullptr;

@@ -8,23 +8,43 @@
 
 namespace fovea::test {
 
-void check_module_gradients(const std::string& name, const std::shared_ptr<nn::Module>& module,
-                            const Shape& input_shape, Inputs inputs, std::vector<Layout> layouts) {
+namespace {
+
+void check_with(const std::string& name, const std::shared_ptr<nn::Module>& module,
+                const std::vector<Shape>& input_shapes, const ModuleCall& call, Inputs inputs,
+                std::vector<Layout> layouts) {
   const auto params = module->named_parameters();
   for (const auto& named : params)
     REQUIRE_MESSAGE(named.second.dtype() == DType::Float64, name, ": parameter ", named.first,
                     " is ", named.second.str(), "; gradient checks need float64");
-  std::vector<Shape> shapes{input_shape};
+  std::vector<Shape> shapes = input_shapes;
   for (const auto& [pname, p] : params) shapes.push_back(p.shape());
-  OpCase c{name, shapes, [module, params](const std::vector<Tensor>& x) {
+  const size_t n_inputs = input_shapes.size();
+  OpCase c{name, shapes, [module, params, call, n_inputs](const std::vector<Tensor>& x) {
              for (size_t i = 0; i < params.size(); ++i)
-               module->replace_parameter(params[i].first, x[i + 1]);
-             return (*module)(x[0]);
+               module->replace_parameter(params[i].first, x[i + n_inputs]);
+             return call(*module, std::vector<Tensor>(x.begin(), x.begin() + n_inputs));
            }};
   c.inputs = inputs;
   c.layouts = std::move(layouts);
   check_op_cases({c});
   for (const auto& [pname, p] : params) module->replace_parameter(pname, p);
+}
+
+}  // namespace
+
+void check_module_gradients(const std::string& name, const std::shared_ptr<nn::Module>& module,
+                            const Shape& input_shape, Inputs inputs, std::vector<Layout> layouts) {
+  check_with(name, module, {input_shape},
+             [](nn::Module& m, const std::vector<Tensor>& x) { return m(x[0]); }, inputs,
+             std::move(layouts));
+}
+
+void check_module_gradients_with(const std::string& name,
+                                 const std::shared_ptr<nn::Module>& module,
+                                 const std::vector<Shape>& input_shapes, const ModuleCall& call,
+                                 std::vector<Layout> layouts) {
+  check_with(name, module, input_shapes, call, Inputs::Normal, std::move(layouts));
 }
 
 void check_train_gradients_except(const std::string& name, const std::shared_ptr<nn::Module>& m,

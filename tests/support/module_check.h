@@ -5,6 +5,7 @@
 // The module must already be float64 (construct it with DType::Float64 or call to(Float64)).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,6 +17,16 @@ namespace fovea::test {
 void check_module_gradients(const std::string& name, const std::shared_ptr<nn::Module>& module,
                             const Shape& input_shape, Inputs inputs = Inputs::Normal,
                             std::vector<Layout> layouts = {Layout::Contiguous, Layout::Permuted});
+
+// The same for a module with several inputs (AFF's two, SCA-CNN's input and context): `call`
+// runs the module on the inputs, of `input_shapes`, in order; every input and parameter is
+// checked.
+using ModuleCall = std::function<Tensor(nn::Module&, const std::vector<Tensor>&)>;
+void check_module_gradients_with(const std::string& name,
+                                 const std::shared_ptr<nn::Module>& module,
+                                 const std::vector<Shape>& input_shapes, const ModuleCall& call,
+                                 std::vector<Layout> layouts = {Layout::Contiguous,
+                                                                Layout::Permuted});
 
 // check_module_gradients in training mode with the parameters named in `fixed` left out: a bias
 // right before a training-mode BatchNorm has a gradient of exactly 0 (the BN subtracts its batch
