@@ -27,6 +27,7 @@
 #include "engine/ops/index.h"
 #include "engine/ops/join.h"
 #include "engine/ops/loss.h"
+#include "engine/ops/mac_count.h"
 #include "engine/ops/matmul.h"
 #include "engine/ops/norm.h"
 #include "engine/ops/pool.h"

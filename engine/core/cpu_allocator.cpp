@@ -100,7 +100,10 @@ void* CpuCachingAllocator::allocate(size_t nbytes) {
     }
   }
   if (!p) p = system_allocate_or_throw(size);
-  live_bytes_ += size;
+  const size_t live = live_bytes_ += size;
+  size_t peak = peak_live_bytes_.load();
+  while (live > peak && !peak_live_bytes_.compare_exchange_weak(peak, live)) {
+  }
   return p;
 }
 
@@ -159,6 +162,8 @@ size_t CpuCachingAllocator::limit() const {
   return limit_;
 }
 
+void CpuCachingAllocator::reset_peak() { peak_live_bytes_ = live_bytes_.load(); }
+
 size_t CpuCachingAllocator::available() const {
   const size_t probe = available_.load()();
   const size_t cached = stats().cached_bytes;
@@ -169,6 +174,7 @@ CpuCacheStats CpuCachingAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   CpuCacheStats s = stats_;
   s.live_bytes = live_bytes_;
+  s.peak_live_bytes = peak_live_bytes_;
   return s;
 }
 

@@ -47,6 +47,7 @@ struct CpuCacheStats {
   size_t cached_bytes = 0;   // bytes held in the free lists now
   size_t cached_blocks = 0;  // blocks held in the free lists now
   size_t live_bytes = 0;     // bytes of blocks handed out and not yet released (tensors alive)
+  size_t peak_live_bytes = 0;  // the most live_bytes has been since the last reset_peak()
   uint64_t hits = 0;         // allocations served from the free lists
   uint64_t misses = 0;       // allocations that went to the system
 };
@@ -76,6 +77,8 @@ class CpuCachingAllocator {
   void release(void* p, size_t nbytes);
   // Returns every cached block to the system.
   void empty_cache();
+  // Starts a new peak of live bytes from the bytes live now (a program measuring one phase).
+  void reset_peak();
   // Changes the limit; cached blocks beyond it go back to the system.
   void set_limit(size_t bytes);
 
@@ -106,6 +109,7 @@ class CpuCachingAllocator {
   std::unordered_map<size_t, std::vector<void*>> free_;  // block size -> cached blocks
   CpuCacheStats stats_;  // live_bytes is kept in live_bytes_ (updated without the mutex)
   std::atomic<size_t> live_bytes_{0};
+  std::atomic<size_t> peak_live_bytes_{0};
   std::atomic<MemoryProbe> available_;
 };
 

@@ -6,6 +6,7 @@
 #include "engine/autograd/node.h"
 #include "engine/core/factory.h"
 #include "engine/cpu/conv.h"
+#include "engine/ops/mac_count.h"
 
 namespace fovea {
 
@@ -115,6 +116,7 @@ Tensor convolution(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
                   "padded input (", in, " + 2 x ", opt.padding[d], " padding) of ", x.str());
     }
     Tensor y4 = empty(out, x.dtype(), x.device());
+    count_macs(y4.numel() * w4.shape()[1] * w4.shape()[2] * w4.shape()[3]);
     conv2d_forward_kernel(x.device(), x4, w4, b, y4, opt);
     y = lift.output(y4);
   }

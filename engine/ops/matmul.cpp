@@ -4,6 +4,7 @@
 #include "engine/core/factory.h"
 #include "engine/cpu/gemm.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/mac_count.h"
 #include "engine/ops/reduce.h"
 
 namespace fovea {
@@ -89,6 +90,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
               shape_str(b_in.shape()), " cannot be multiplied (", K, " columns vs ",
               b.shape()[b.dim() - 2], " rows)");
   Tensor out = batched_product(a, b);
+  count_macs(out.numel() * K);
   if (auto node = make_node<MatmulBackward>({a, b})) {
     node->a_ = SavedTensor(a);
     node->b_ = SavedTensor(b);
@@ -121,6 +123,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   {
     NoGradGuard no_grad;
     out = gemm(x.reshape({-1, x.shape().back()}), swap_last(weight));
+    count_macs(out.numel() * weight.shape()[1]);
     if (bias.defined()) out.add_(bias);
     out = out.view(out_shape);
   }

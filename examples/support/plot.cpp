@@ -140,7 +140,63 @@ void draw_chart(Canvas& cv, const Chart& chart, int left, int top, int width, in
   }
 }
 
+// Horizontal bars, one row per label, on a value axis that starts at the smaller of 0 and the
+// data; `reference` (when finite) is a dashed vertical line.
+void draw_bars(Canvas& cv, const BarChart& chart, int width, int height) {
+  const uint32_t ink = 0x222222, grid = 0xdddddd, bar = 0x1f77b4, ref = 0xd62728;
+  double label_w = 0;
+  for (const auto& l : chart.labels) label_w = std::max(label_w, Canvas::text_width(l));
+  const int pl = int(label_w) + 20, pr = width - 70, pt = 50, pb = height - 50;
+  double lo = 0, hi = 0;
+  for (double v : chart.values)
+    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  if (std::isfinite(chart.reference)) hi = std::max(hi, chart.reference);
+  if (hi == lo) hi = lo + 1;
+  auto px = [&](double v) { return pl + (v - lo) / (hi - lo) * (pr - pl); };
+  const double xs = tick_step(lo, hi);
+  for (double x = std::ceil(lo / xs) * xs; x <= hi + 1e-9; x += xs) {
+    cv.line(px(x), pt, px(x), pb, grid, 1);
+    const std::string l = tick_label(x);
+    cv.text(px(x) - Canvas::text_width(l) / 2, pb + 8, l, ink);
+  }
+  const double row = double(pb - pt) / std::max<size_t>(1, chart.labels.size());
+  for (size_t i = 0; i < chart.labels.size() && i < chart.values.size(); ++i) {
+    const double y = pt + i * row, v = chart.values[i];
+    cv.text(pl - 10 - Canvas::text_width(chart.labels[i]), y + row / 2 - 5, chart.labels[i], ink);
+    if (!std::isfinite(v)) continue;
+    const int x0 = int(px(std::min(0.0, v))), x1 = int(px(std::max(0.0, v)));
+    cv.rect(x0, int(y + row * 0.15), std::max(x1, x0 + 1), int(y + row * 0.85), bar);
+    cv.text(x1 + 4, y + row / 2 - 5, tick_label(v), ink);
+  }
+  if (std::isfinite(chart.reference))
+    for (int y = pt; y < pb; y += 8) cv.line(px(chart.reference), y, px(chart.reference), y + 4, ref);
+  cv.line(px(lo), pb, px(hi), pb, ink, 1);
+  cv.line(pl, pt, pl, pb, ink, 1);
+  cv.text((width - Canvas::text_width(chart.title, 2)) / 2, 12, chart.title, ink, 2);
+  cv.text((pl + pr - Canvas::text_width(chart.x_label)) / 2, pb + 28, chart.x_label, ink);
+}
+
+void save_png(const Canvas& cv, const std::string& path) {
+  std::string png;
+  auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data), size_t(size));
+  };
+  const int ok = stbi_write_png_to_func(append, &png, cv.w, cv.h, 3, cv.rgb.data(), cv.w * 3);
+  FOVEA_CHECK(ok != 0, "plot: cannot encode ", path);
+  io::write_file_atomically(path, {png}, "plot");
+}
+
 }  // namespace
+
+void write_bar_chart_png(const std::string& path, const BarChart& chart, int width, int height) {
+  FOVEA_CHECK(!chart.labels.empty() && chart.labels.size() == chart.values.size() && width > 0 &&
+                  height > 0,
+              "plot: a bar chart needs one value per label (", chart.labels.size(), " labels, ",
+              chart.values.size(), " values) for ", path);
+  Canvas cv(width, height);
+  draw_bars(cv, chart, width, height);
+  save_png(cv, path);
+}
 
 void write_line_charts_png(const std::string& path, const std::vector<Chart>& charts, int width,
                            int height) {
@@ -148,13 +204,7 @@ void write_line_charts_png(const std::string& path, const std::vector<Chart>& ch
   Canvas cv(width, height);
   const int each = width / int(charts.size());
   for (size_t i = 0; i < charts.size(); ++i) draw_chart(cv, charts[i], int(i) * each, 0, each, height);
-  std::string png;
-  auto append = [](void* context, void* data, int size) {
-    static_cast<std::string*>(context)->append(static_cast<const char*>(data), size_t(size));
-  };
-  const int ok = stbi_write_png_to_func(append, &png, width, height, 3, cv.rgb.data(), width * 3);
-  FOVEA_CHECK(ok != 0, "plot: cannot encode ", path);
-  io::write_file_atomically(path, {png}, "plot");
+  save_png(cv, path);
 }
 
 }  // namespace fovea::plot

@@ -1,8 +1,9 @@
 // Line charts as PNG pictures, for the training curves that examples/train writes (loss and
-// accuracy per epoch). Text is drawn with stb_easy_font, the image written with stb_image_write
+// accuracy per epoch), and bar charts, for examples/attention_zoo's comparison. Text is drawn with stb_easy_font, the image written with stb_image_write
 // (both from Debian's libstb-dev).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,5 +26,16 @@ struct Chart {
 // cannot be written.
 void write_line_charts_png(const std::string& path, const std::vector<Chart>& charts,
                            int width = 1200, int height = 450);
+
+// Horizontal bars, one per label (top to bottom), each with its value written at its end;
+// a finite `reference` draws a dashed vertical line there (the plain network's value).
+struct BarChart {
+  std::string title, x_label;
+  std::vector<std::string> labels;
+  std::vector<double> values;  // non-finite: no bar
+  double reference = NAN;
+};
+void write_bar_chart_png(const std::string& path, const BarChart& chart, int width = 900,
+                         int height = 700);
 
 }  // namespace fovea::plot
