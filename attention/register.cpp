@@ -3,6 +3,7 @@
 #include <mutex>
 #include <utility>
 
+#include "attention/aff.h"
 #include "attention/bam.h"
 #include "attention/cbam.h"
 #include "attention/coord_attention.h"
@@ -32,6 +33,7 @@ struct Builtin {
 // One line per module.
 std::vector<Builtin> builtins() {
   return {
+      {"aff", aff_spec(), ""},
       {"bam", bam_spec(), ""},
       {"ca", ca_spec(), ""},
       {"cbam", cbam_spec(), ""},
@@ -39,6 +41,8 @@ std::vector<Builtin> builtins() {
       {"eca", eca_spec(), ""},
       {"fca", fcanet_spec(), ""},
       {"gam", gam_spec(), ""},
+      {"iaff", iaff_spec(), ""},
+      {"ms_cam", ms_cam_spec(), ""},
       {"psa", psa_spec(), ""},
       {"sa", sa_spec(), "groups=4"},
       {"se", se_spec(), ""},

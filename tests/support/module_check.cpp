@@ -31,13 +31,16 @@ void check_with(const std::string& name, const std::shared_ptr<nn::Module>& modu
   for (const auto& [pname, p] : params) module->replace_parameter(pname, p);
 }
 
+// The call of a one-input module: module(x).
+ModuleCall single_input() {
+  return [](nn::Module& m, const std::vector<Tensor>& x) { return m(x[0]); };
+}
+
 }  // namespace
 
 void check_module_gradients(const std::string& name, const std::shared_ptr<nn::Module>& module,
                             const Shape& input_shape, Inputs inputs, std::vector<Layout> layouts) {
-  check_with(name, module, {input_shape},
-             [](nn::Module& m, const std::vector<Tensor>& x) { return m(x[0]); }, inputs,
-             std::move(layouts));
+  check_with(name, module, {input_shape}, single_input(), inputs, std::move(layouts));
 }
 
 void check_module_gradients_with(const std::string& name,
@@ -49,6 +52,14 @@ void check_module_gradients_with(const std::string& name,
 
 void check_train_gradients_except(const std::string& name, const std::shared_ptr<nn::Module>& m,
                                   const Shape& shape, const std::vector<std::string>& skipped) {
+  check_train_gradients_except_with(name, m, {shape}, single_input(), skipped);
+}
+
+void check_train_gradients_except_with(const std::string& name,
+                                       const std::shared_ptr<nn::Module>& m,
+                                       const std::vector<Shape>& input_shapes,
+                                       const ModuleCall& call,
+                                       const std::vector<std::string>& skipped) {
   m->train();
   auto is_skipped = [&](const std::string& key) {
     return std::find(skipped.begin(), skipped.end(), key) != skipped.end();
@@ -57,20 +68,22 @@ void check_train_gradients_except(const std::string& name, const std::shared_ptr
   for (const auto& named : m->named_parameters())
     if (!is_skipped(named.first)) checked.push_back(named);
   REQUIRE(checked.size() + skipped.size() == m->named_parameters().size());
-  std::vector<Shape> shapes{shape};
+  std::vector<Shape> shapes = input_shapes;
   for (const auto& named : checked) shapes.push_back(named.second.shape());
-  OpCase c{name + " (train)", shapes, [m, checked](const std::vector<Tensor>& x) {
-                   for (size_t i = 0; i < checked.size(); ++i)
-                     m->replace_parameter(checked[i].first, x[i + 1]);
-                   return (*m)(x[0]);
-                 }};
+  const size_t n_inputs = input_shapes.size();
+  OpCase c{name + " (train)", shapes, [m, checked, call, n_inputs](const std::vector<Tensor>& x) {
+             for (size_t i = 0; i < checked.size(); ++i)
+               m->replace_parameter(checked[i].first, x[i + n_inputs]);
+             return call(*m, std::vector<Tensor>(x.begin(), x.begin() + n_inputs));
+           }};
   c.layouts = {Layout::Contiguous, Layout::Permuted};
   check_op_cases({c});
   for (const auto& named : checked) m->replace_parameter(named.first, named.second);
 
   m->zero_grad();
-  const Tensor x = randn(shape, DType::Float64);
-  const Tensor y = (*m)(x);
+  std::vector<Tensor> x;
+  for (const Shape& s : input_shapes) x.push_back(randn(s, DType::Float64));
+  const Tensor y = call(*m, x);
   y.backward(randn(y.shape(), DType::Float64));
   double largest = 0;
   for (const auto& named : checked) largest = std::max(largest, amax(abs(named.second.grad())).item());
@@ -87,17 +100,28 @@ void check_train_gradients_except(const std::string& name, const std::shared_ptr
 
 void check_module_directional(const std::string& name, const std::shared_ptr<nn::Module>& module,
                               const Shape& input_shape, uint64_t seed, double eps) {
+  check_module_directional_with(name, module, {input_shape}, single_input(), seed, eps);
+}
+
+void check_module_directional_with(const std::string& name,
+                                   const std::shared_ptr<nn::Module>& module,
+                                   const std::vector<Shape>& input_shapes, const ModuleCall& call,
+                                   uint64_t seed, double eps) {
   const auto params = module->named_parameters();
   Generator gen(seed);
-  std::vector<Tensor> inputs{randn(input_shape, DType::Float64, &gen).set_requires_grad()};
+  std::vector<Tensor> inputs;
+  for (const Shape& s : input_shapes)
+    inputs.push_back(randn(s, DType::Float64, &gen).set_requires_grad());
   for (const auto& named : params) {
     const Tensor& p = named.second;
     REQUIRE_MESSAGE(p.dtype() == DType::Float64, name, ": parameter ", named.first, " is ", p.str());
     inputs.push_back(p.detach().clone().set_requires_grad());
   }
+  const size_t n_inputs = input_shapes.size();
   auto fn = [&](const std::vector<Tensor>& x) {
-    for (size_t i = 0; i < params.size(); ++i) module->replace_parameter(params[i].first, x[i + 1]);
-    return (*module)(x[0]);
+    for (size_t i = 0; i < params.size(); ++i)
+      module->replace_parameter(params[i].first, x[i + n_inputs]);
+    return call(*module, std::vector<Tensor>(x.begin(), x.begin() + n_inputs));
   };
   GradcheckOptions options;
   options.seed = seed;

@@ -35,6 +35,12 @@ void check_module_gradients_with(const std::string& name,
 void check_train_gradients_except(const std::string& name,
                                   const std::shared_ptr<nn::Module>& module,
                                   const Shape& input_shape, const std::vector<std::string>& fixed);
+// The same for a module with several inputs (AFF's residual and identity), called by `call`.
+void check_train_gradients_except_with(const std::string& name,
+                                       const std::shared_ptr<nn::Module>& module,
+                                       const std::vector<Shape>& input_shapes,
+                                       const ModuleCall& call,
+                                       const std::vector<std::string>& fixed);
 
 // The directional form (engine/autograd/gradcheck.h): one random direction over the input and
 // every parameter, two extra forward passes; for whole networks at realistic sizes. The loss
@@ -46,6 +52,11 @@ inline constexpr double kRealisticEps = 1e-4;
 void check_module_directional(const std::string& name, const std::shared_ptr<nn::Module>& module,
                               const Shape& input_shape, uint64_t seed = 1,
                               double eps = GradcheckOptions{}.eps);
+// The same for a module with several inputs, called by `call`; every input gets a direction.
+void check_module_directional_with(const std::string& name,
+                                   const std::shared_ptr<nn::Module>& module,
+                                   const std::vector<Shape>& input_shapes, const ModuleCall& call,
+                                   uint64_t seed = 1, double eps = GradcheckOptions{}.eps);
 
 // Adds scale * N(0, 1) (a Generator seeded with `seed`) to every floating-point parameter of
 // `m`, in place. Several modules start with a path multiplied by a parameter that is 0 (CBAM's
