@@ -10,6 +10,7 @@
 #include "attention/eca.h"
 #include "attention/fcanet.h"
 #include "attention/gam.h"
+#include "attention/gsa.h"
 #include "attention/psa.h"
 #include "attention/se.h"
 #include "attention/sge.h"
@@ -41,6 +42,7 @@ std::vector<Builtin> builtins() {
       {"eca", eca_spec(), ""},
       {"fca", fcanet_spec(), ""},
       {"gam", gam_spec(), ""},
+      {"gsa", gsa_spec(), "heads=4,dim_key=16,rel_pos_length=global"},
       {"iaff", iaff_spec(), ""},
       {"ms_cam", ms_cam_spec(), ""},
       {"psa", psa_spec(), ""},

@@ -163,8 +163,8 @@ TEST_CASE("attention probe: bad files are errors naming the key and the shapes")
   strided.stride = 2;
   CHECK_THROWS_WITH_AS(probe::run(strided, good),
                        doctest::Contains("--stride and --out-channels apply to modules that "
-                                         "replace the block's 3x3 conv (sk, sk_xmu), not to "
-                                         "\"cbam\""),
+                                         "replace the block's 3x3 conv (gsa, sk, sk_xmu), "
+                                         "not to \"cbam\""),
                        Error);
   probe::Request sk = probe::request_of(io::load_safetensors(
       std::string(FOVEA_TEST_FIXTURES) + "/attention/sk-train.in.safetensors").metadata);
