@@ -50,6 +50,11 @@ void check_module_gradients_with(const std::string& name,
 void check_train_gradients_except(const std::string& name, const std::shared_ptr<nn::Module>& m,
                                   const Shape& shape, const std::vector<std::string>& skipped) {
   m->train();
+  check_gradients_except(name + " (train)", m, shape, skipped);
+}
+
+void check_gradients_except(const std::string& name, const std::shared_ptr<nn::Module>& m,
+                            const Shape& shape, const std::vector<std::string>& skipped) {
   auto is_skipped = [&](const std::string& key) {
     return std::find(skipped.begin(), skipped.end(), key) != skipped.end();
   };
@@ -59,11 +64,11 @@ void check_train_gradients_except(const std::string& name, const std::shared_ptr
   REQUIRE(checked.size() + skipped.size() == m->named_parameters().size());
   std::vector<Shape> shapes{shape};
   for (const auto& named : checked) shapes.push_back(named.second.shape());
-  OpCase c{name + " (train)", shapes, [m, checked](const std::vector<Tensor>& x) {
-                   for (size_t i = 0; i < checked.size(); ++i)
-                     m->replace_parameter(checked[i].first, x[i + 1]);
-                   return (*m)(x[0]);
-                 }};
+  OpCase c{name, shapes, [m, checked](const std::vector<Tensor>& x) {
+             for (size_t i = 0; i < checked.size(); ++i)
+               m->replace_parameter(checked[i].first, x[i + 1]);
+             return (*m)(x[0]);
+           }};
   c.layouts = {Layout::Contiguous, Layout::Permuted};
   check_op_cases({c});
   for (const auto& named : checked) m->replace_parameter(named.first, named.second);
