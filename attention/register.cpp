@@ -8,6 +8,7 @@
 #include "attention/cbam.h"
 #include "attention/coord_attention.h"
 #include "attention/eca.h"
+#include "attention/external_attention.h"
 #include "attention/fcanet.h"
 #include "attention/gam.h"
 #include "attention/gsa.h"
@@ -40,6 +41,11 @@ std::vector<Builtin> builtins() {
       {"cbam", cbam_spec(), ""},
       {"cbam_residual", cbam_residual_spec(), ""},
       {"eca", eca_spec(), ""},
+      {"external", external_spec(), ""},
+      // num_heads=8 fits the widths too, but holds 2048 attention values per position
+      // ([N, 32, HW, 64]: 1 GiB per block at 32x32, batch 128); 2 holds 512.
+      {"external_mh", external_mh_spec(), "num_heads=2"},
+      {"external_tokens", external_tokens_spec(), ""},
       {"fca", fcanet_spec(), ""},
       {"gam", gam_spec(), ""},
       {"gsa", gsa_spec(), "heads=4,dim_key=16,rel_pos_length=global"},

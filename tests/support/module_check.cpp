@@ -61,6 +61,17 @@ void check_train_gradients_except_with(const std::string& name,
                                        const ModuleCall& call,
                                        const std::vector<std::string>& skipped) {
   m->train();
+  check_gradients_except_with(name + " (train)", m, input_shapes, call, skipped);
+}
+
+void check_gradients_except(const std::string& name, const std::shared_ptr<nn::Module>& m,
+                            const Shape& shape, const std::vector<std::string>& skipped) {
+  check_gradients_except_with(name, m, {shape}, single_input(), skipped);
+}
+
+void check_gradients_except_with(const std::string& name, const std::shared_ptr<nn::Module>& m,
+                                 const std::vector<Shape>& input_shapes, const ModuleCall& call,
+                                 const std::vector<std::string>& skipped) {
   auto is_skipped = [&](const std::string& key) {
     return std::find(skipped.begin(), skipped.end(), key) != skipped.end();
   };
@@ -71,7 +82,7 @@ void check_train_gradients_except_with(const std::string& name,
   std::vector<Shape> shapes = input_shapes;
   for (const auto& named : checked) shapes.push_back(named.second.shape());
   const size_t n_inputs = input_shapes.size();
-  OpCase c{name + " (train)", shapes, [m, checked, call, n_inputs](const std::vector<Tensor>& x) {
+  OpCase c{name, shapes, [m, checked, call, n_inputs](const std::vector<Tensor>& x) {
              for (size_t i = 0; i < checked.size(); ++i)
                m->replace_parameter(checked[i].first, x[i + n_inputs]);
              return call(*m, std::vector<Tensor>(x.begin(), x.begin() + n_inputs));

@@ -41,6 +41,14 @@ void check_train_gradients_except_with(const std::string& name,
                                        const std::vector<Shape>& input_shapes,
                                        const ModuleCall& call,
                                        const std::vector<std::string>& fixed);
+// The same in the module's own mode, for a parameter whose gradient is 0 by structure in every
+// mode: a bias constant along the axis a softmax normalises (External Attention's conv1.bias).
+void check_gradients_except(const std::string& name, const std::shared_ptr<nn::Module>& module,
+                            const Shape& input_shape, const std::vector<std::string>& fixed);
+void check_gradients_except_with(const std::string& name,
+                                 const std::shared_ptr<nn::Module>& module,
+                                 const std::vector<Shape>& input_shapes, const ModuleCall& call,
+                                 const std::vector<std::string>& fixed);
 
 // The directional form (engine/autograd/gradcheck.h): one random direction over the input and
 // every parameter, two extra forward passes; for whole networks at realistic sizes. The loss
