@@ -3,6 +3,7 @@
 #include <mutex>
 #include <utility>
 
+#include "attention/ba2m.h"
 #include "attention/bam.h"
 #include "attention/cbam.h"
 #include "attention/coord_attention.h"
@@ -31,6 +32,7 @@ struct Builtin {
 // One line per module.
 std::vector<Builtin> builtins() {
   return {
+      {"ba2m", ba2m_spec(), ""},
       {"bam", bam_spec(), ""},
       {"ca", ca_spec(), ""},
       {"cbam", cbam_spec(), ""},
