@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "attention/aff.h"
+#include "attention/ba2m.h"
 #include "attention/bam.h"
 #include "attention/cbam.h"
 #include "attention/coord_attention.h"
@@ -36,6 +37,7 @@ struct Builtin {
 std::vector<Builtin> builtins() {
   return {
       {"aff", aff_spec(), ""},
+      {"ba2m", ba2m_spec(), ""},
       {"bam", bam_spec(), ""},
       {"ca", ca_spec(), ""},
       {"cbam", cbam_spec(), ""},
