@@ -63,10 +63,11 @@ std::shared_ptr<nn::Module> build(const Request& r, const Tensor& input) {
 }
 
 // The second input a module takes besides "input": "input2" for a fusion module, "context" for
-// a conditioned one, "" for the others.
+// a conditioned one that needs it, "" for the others.
 std::string second_input(const nn::Module& m) {
   if (dynamic_cast<const nn::FusionModule*>(&m)) return "input2";
-  if (dynamic_cast<const nn::ContextModule*>(&m)) return "context";
+  if (auto* conditioned = dynamic_cast<const nn::ContextModule*>(&m))
+    return conditioned->needs_context() ? "context" : "";
   return "";
 }
 
@@ -92,8 +93,8 @@ void check_keys(const io::SafetensorsFile& in, const nn::StateDict& state,
 // The module's forward on the file's inputs; `second` (a new leaf) is the second input, if any.
 Tensor forward(nn::Module& m, const Tensor& x, const Tensor& second) {
   if (auto* fusion = dynamic_cast<nn::FusionModule*>(&m)) return fusion->fuse_call(x, second);
-  if (auto* conditioned = dynamic_cast<nn::ContextModule*>(&m))
-    return conditioned->attend_call(x, second);
+  auto* conditioned = dynamic_cast<nn::ContextModule*>(&m);
+  if (conditioned && second.defined()) return conditioned->attend_call(x, second);
   return m(x);
 }
 

@@ -7,7 +7,8 @@
 //        width 1), grad_output (the output's shape), and any parameter or buffer under its
 //        state_dict name; a module that fuses two inputs (AFF, iAFF: nn::FusionModule) also
 //        takes input2 (the identity path), one conditioned on a context vector (SCA-CNN:
-//        nn::ContextModule) takes context [N, context_dim]
+//        nn::ContextModule) takes context [N, context_dim] where it needs one (SCA-CNN's
+//        query=given; with query=learned or pooled it makes its own from the input)
 //   out: output, grad.input (grad.input2, grad.context), grad.<param> for every parameter (zeros
 //        where the forward did not use it), after.<buffer> for every buffer after the forward,
 //        map.<name> for every map the module records

@@ -14,6 +14,7 @@
 #include "attention/gam.h"
 #include "attention/gsa.h"
 #include "attention/psa.h"
+#include "attention/sca.h"
 #include "attention/se.h"
 #include "attention/sge.h"
 #include "attention/shuffle_attention.h"
@@ -55,6 +56,7 @@ std::vector<Builtin> builtins() {
       {"ms_cam", ms_cam_spec(), ""},
       {"psa", psa_spec(), ""},
       {"sa", sa_spec(), "groups=4"},
+      {"sca", sca_spec(), "k=64,context_dim=64"},
       {"se", se_spec(), ""},
       {"sge", sge_spec(), "groups=8"},
       {"sk", sk_spec(), "groups=16"},

@@ -90,6 +90,9 @@ class ContextModule : public AttentionModule {
   virtual int64_t context_dim() const = 0;
   virtual Tensor attend(const Tensor& x, const Tensor& context) = 0;
   Tensor attend_call(const Tensor& x, const Tensor& context);
+  // Whether a caller must pass the context: false where forward(x) makes its own (SCA-CNN's
+  // query=learned or pooled), and attention_probe then runs forward(x) on "input" alone.
+  virtual bool needs_context() const { return true; }
 };
 
 // ---- options -----------------------------------------------------------------------------------
