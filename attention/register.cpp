@@ -9,6 +9,7 @@
 #include "attention/eca.h"
 #include "attention/fcanet.h"
 #include "attention/gam.h"
+#include "attention/sagan.h"
 #include "attention/se.h"
 #include "attention/sge.h"
 #include "attention/shuffle_attention.h"
@@ -39,6 +40,7 @@ std::vector<Builtin> builtins() {
       {"fca", fcanet_spec(), ""},
       {"gam", gam_spec(), ""},
       {"sa", sa_spec(), "groups=4"},
+      {"sagan", sagan_spec(), ""},
       {"se", se_spec(), ""},
       {"sge", sge_spec(), "groups=8"},
       {"sk", sk_spec(), "groups=16"},
