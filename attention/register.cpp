@@ -14,6 +14,7 @@
 #include "attention/gam.h"
 #include "attention/gsa.h"
 #include "attention/psa.h"
+#include "attention/sagan.h"
 #include "attention/sca.h"
 #include "attention/se.h"
 #include "attention/sge.h"
@@ -56,6 +57,7 @@ std::vector<Builtin> builtins() {
       {"ms_cam", ms_cam_spec(), ""},
       {"psa", psa_spec(), ""},
       {"sa", sa_spec(), "groups=4"},
+      {"sagan", sagan_spec(), ""},
       {"sca", sca_spec(), "k=64,context_dim=64"},
       {"se", se_spec(), ""},
       {"sge", sge_spec(), "groups=8"},
