@@ -9,6 +9,7 @@
 #include "attention/eca.h"
 #include "attention/fcanet.h"
 #include "attention/gam.h"
+#include "attention/mhsa.h"
 #include "attention/se.h"
 #include "attention/sge.h"
 #include "attention/shuffle_attention.h"
@@ -38,6 +39,7 @@ std::vector<Builtin> builtins() {
       {"eca", eca_spec(), ""},
       {"fca", fcanet_spec(), ""},
       {"gam", gam_spec(), ""},
+      {"mhsa", mhsa_spec(), ""},
       {"sa", sa_spec(), "groups=4"},
       {"se", se_spec(), ""},
       {"sge", sge_spec(), "groups=8"},
