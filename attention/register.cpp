@@ -13,6 +13,7 @@
 #include "attention/fcanet.h"
 #include "attention/gam.h"
 #include "attention/gsa.h"
+#include "attention/mhsa.h"
 #include "attention/psa.h"
 #include "attention/sagan.h"
 #include "attention/sca.h"
@@ -54,6 +55,7 @@ std::vector<Builtin> builtins() {
       {"gam", gam_spec(), ""},
       {"gsa", gsa_spec(), "heads=4,dim_key=16,rel_pos_length=global"},
       {"iaff", iaff_spec(), ""},
+      {"mhsa", mhsa_spec(), ""},
       {"ms_cam", ms_cam_spec(), ""},
       {"psa", psa_spec(), ""},
       {"sa", sa_spec(), "groups=4"},
