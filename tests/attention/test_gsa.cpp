@@ -16,6 +16,7 @@
 #include "engine/fovea.h"
 #include "layers/resnet.h"
 #include "support/module_check.h"
+#include "support/small_machine.h"
 
 using namespace fovea;
 using namespace fovea::attention;
@@ -365,17 +366,11 @@ TEST_CASE("GSA: attention-matrix memory at 32x32 and 64x64 and its refusal befor
 
   // A machine with 40 MiB free: batch 8 at 64x64 needs 2 x 32 MiB of row scores with autograd
   // on (kept for the backward, and their gradient); refused before anything is allocated.
-  struct SmallMachine {
-    CpuCachingAllocator::MemoryProbe saved =
-        cpu_allocator().set_memory_probe([] { return size_t(40) << 20; });
-    SmallMachine() { cpu_allocator().empty_cache(); }
-    ~SmallMachine() { cpu_allocator().set_memory_probe(saved); }
-  };
   manual_seed(44);
   GSA m(16, 16, 1, gsa_opts(4, 16, 64));
   const Tensor x = randn({8, 16, 64, 64});
   {
-    SmallMachine small;
+    test::SmallMachine small(size_t(40) << 20);
     const CpuCacheStats before = cpu_allocator().stats();
     CHECK_THROWS_WITH_AS(m(x),
                          Contains("GSA: the row scores Sx float32[32, 64, 64, 64] (x2 live: kept "

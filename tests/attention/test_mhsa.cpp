@@ -16,6 +16,7 @@
 #include "engine/fovea.h"
 #include "layers/resnet.h"
 #include "support/module_check.h"
+#include "support/small_machine.h"
 
 using namespace fovea;
 using namespace fovea::attention;
@@ -53,17 +54,6 @@ Tensor permute_positions(const Tensor& x, const Tensor& perm) {
   const Shape s = x.shape();
   return index_select(x.reshape({s[0], s[1], s[2] * s[3]}), 2, perm).reshape(s);
 }
-
-// A stand-in small machine: the CPU allocator's memory probe reports `Bytes`, the cache is
-// emptied (its free blocks count as available), and the real probe comes back at scope exit.
-template <size_t Bytes>
-struct SmallMachine {
-  SmallMachine() : old(cpu_allocator().set_memory_probe([] { return Bytes; })) {
-    cpu_allocator().empty_cache();
-  }
-  ~SmallMachine() { cpu_allocator().set_memory_probe(old); }
-  CpuCachingAllocator::MemoryProbe old;
-};
 
 constexpr size_t kMiB = size_t(1) << 20;
 
@@ -311,7 +301,7 @@ TEST_CASE("MHSA: an attention matrix that cannot fit is refused before any alloc
   // with 128 MiB, training (x3: 192 MiB) is refused; a forward without gradients (x2) fits.
   MHSA m(16);
   const Tensor x = randn({2, 16, 32, 32});
-  SmallMachine<128 * kMiB> small;
+  test::SmallMachine small(128 * kMiB);
   const size_t before = cpu_allocator().stats().live_bytes;
   CHECK_THROWS_WITH_AS(m(x),
                        Contains("MHSA: the attention matrix float32[2, 8, 1024, 1024] (x3 live: "

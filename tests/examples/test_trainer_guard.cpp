@@ -17,6 +17,7 @@
 #include "examples/toy_training.h"
 #include "layers/layers.h"
 #include "support/guard.h"
+#include "support/small_machine.h"
 
 using namespace fovea;
 using test::toy_config;
@@ -226,12 +227,7 @@ TEST_CASE("trainer: a batch too large for memory is an error suggesting a smalle
   // Two 8x8 images resized to 2048 x 2048, on a machine that claims 32 MiB free: the batch of
   // 96 MiB is refused before it is touched (and whatever memory the test machine has). The
   // cache is emptied first: its free blocks would count as available too.
-  struct SmallMachine {
-    CpuCachingAllocator::MemoryProbe saved = cpu_allocator().set_memory_probe(
-        [] { return size_t(32) << 20; });
-    SmallMachine() { cpu_allocator().empty_cache(); }
-    ~SmallMachine() { cpu_allocator().set_memory_probe(saved); }
-  } small_machine;
+  test::SmallMachine small_machine(size_t(32) << 20);
   test::TempDir data, out;
   for (const char* split : {"train", "val"})
     for (int k = 0; k < 2; ++k) {
