@@ -74,11 +74,26 @@ std::vector<GSAMatrix> GSA::attention_matrices(int64_t batch, int64_t height, in
 }
 
 void GSA::check_memory(const Tensor& x) const {
-  // With autograd on, each matrix is kept for the backward, which makes its gradient.
-  const bool backward = GradMode::is_enabled();
-  for (const auto& m : attention_matrices(x.size(0), x.size(2), x.size(3), x.dtype()))
-    check_matrix_fits("GSA", m.what, m.shape, x.dtype(), x.device(), backward ? 2 : 1,
-                      backward ? "kept for the backward, and its gradient" : "");
+  // The context and both score tensors are alive together (sx is kept for its map while sy is
+  // built); with autograd on each is also kept for the backward, which makes its gradient; the
+  // maps recorded by the last forward are still held while this one runs.
+  const bool backward = GradMode::is_enabled(), held = recording() && !maps().empty();
+  const int live = (backward ? 2 : 1) + (held ? 1 : 0);
+  size_t total = 0;
+  std::string parts;
+  for (const auto& m : attention_matrices(x.size(0), x.size(2), x.size(3), x.dtype())) {
+    total = total > SIZE_MAX - m.bytes ? SIZE_MAX : total + m.bytes;
+    parts += (parts.empty() ? "" : ", ") + m.what + " " + dtype_name(x.dtype()) +
+             shape_str(m.shape);
+  }
+  const size_t need = total > SIZE_MAX / size_t(live) ? SIZE_MAX : total * size_t(live);
+  check_bytes_fit("GSA",
+                  "the attention matrices (" + parts + "; x" + std::to_string(live) + " live" +
+                      (backward ? ": kept for the backward, and their gradients" : "") +
+                      (held ? (backward ? ", " : ": ") + std::string("the last forward's maps")
+                            : "") +
+                      ")",
+                  need, x.device());
 }
 
 Tensor GSA::relative_embeddings(const Tensor& rel, int64_t l) const {

@@ -28,17 +28,26 @@ std::string byte_string(size_t bytes) {
   return text;
 }
 
-void check_matrix_fits(const std::string& module, const std::string& what, const Shape& shape,
-                       DType dtype, Device device, int live, const std::string& live_why) {
-  const size_t one = matrix_bytes(shape, dtype);
-  const size_t need = one > SIZE_MAX / size_t(live) ? SIZE_MAX : one * size_t(live);
+void check_bytes_fit(const std::string& module, const std::string& what, size_t need,
+                     Device device) {
   const size_t available = available_memory(device);
   if (need <= available) return;
-  throw OutOfMemoryError(detail::cat_message(
-      module, ": the ", what, " ", dtype_name(dtype), shape_str(shape), " (x", live, " live",
-      live_why.empty() ? "" : ": " + live_why, ") needs ", byte_string(need),
-      ", more than the ", byte_string(available), " available on ", device.str(),
-      "; use a smaller input or batch"));
+  throw OutOfMemoryError(detail::cat_message(module, ": ", what, " needs ", byte_string(need),
+                                             ", more than the ", byte_string(available),
+                                             " available on ", device.str(),
+                                             "; use a smaller input or batch"));
+}
+
+void check_matrix_fits(const std::string& module, const std::string& what, const Shape& shape,
+                       DType dtype, Device device, int live, const std::string& live_why) {
+  FOVEA_CHECK(live >= 1, module, ": ", live, " live copies of the ", what, " (must be >= 1)");
+  const size_t one = matrix_bytes(shape, dtype);
+  const size_t need = one > SIZE_MAX / size_t(live) ? SIZE_MAX : one * size_t(live);
+  check_bytes_fit(module,
+                  detail::cat_message("the ", what, " ", dtype_name(dtype), shape_str(shape),
+                                      " (x", live, " live",
+                                      live_why.empty() ? "" : ": " + live_why, ")"),
+                  need, device);
 }
 
 }  // namespace fovea::attention

@@ -27,4 +27,9 @@ std::string byte_string(size_t bytes);
 void check_matrix_fits(const std::string& module, const std::string& what, const Shape& shape,
                        DType dtype, Device device, int live, const std::string& live_why);
 
+// The same for `need` bytes a module counted itself (several matrices alive together):
+// "<module>: <what> needs 96.00 MiB, more than ...".
+void check_bytes_fit(const std::string& module, const std::string& what, size_t need,
+                     Device device);
+
 }  // namespace fovea::attention

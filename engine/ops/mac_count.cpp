@@ -1,5 +1,8 @@
 #include "engine/ops/mac_count.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace fovea {
 
 namespace {
@@ -8,7 +11,14 @@ thread_local MacCounter* innermost = nullptr;
 
 MacCounter::MacCounter() : outer_(innermost) { innermost = this; }
 
-MacCounter::~MacCounter() { innermost = outer_; }
+MacCounter::~MacCounter() {
+  // Counters live on the stack of their thread: the innermost one ends first.
+  if (innermost != this) {  // a destructor cannot throw; unlinking the wrong one would dangle
+    std::fputs("MacCounter: counters must end in the reverse order they began\n", stderr);
+    std::abort();
+  }
+  innermost = outer_;
+}
 
 void count_macs(int64_t macs) {
   for (MacCounter* c = innermost; c != nullptr; c = c->outer_) c->macs_ += macs;

@@ -102,7 +102,9 @@ void record_memory(EpochMetrics& m) {
   if (statm >> pages >> resident) m.rss_bytes = resident * int64_t(sysconf(_SC_PAGESIZE));
   // The kernel updates the peak lazily, so it can trail the resident size just read.
   m.peak_rss_bytes = std::max(m.peak_rss_bytes, m.rss_bytes);
-  m.tensor_bytes = int64_t(cpu_allocator().stats().live_bytes);
+  const CpuCacheStats stats = cpu_allocator().stats();
+  m.tensor_bytes = int64_t(stats.live_bytes);
+  m.peak_tensor_bytes = int64_t(stats.peak_live_bytes);
 }
 
 json to_json(const EpochMetrics& m) {
@@ -112,7 +114,7 @@ json to_json(const EpochMetrics& m) {
           {"seconds", m.seconds},       {"images_per_second", m.images_per_second},
           {"train_images", m.train_images}, {"steps", m.steps},
           {"rss_bytes", m.rss_bytes},   {"peak_rss_bytes", m.peak_rss_bytes},
-          {"tensor_bytes", m.tensor_bytes}};
+          {"tensor_bytes", m.tensor_bytes}, {"peak_tensor_bytes", m.peak_tensor_bytes}};
 }
 
 EpochMetrics from_json(const json& j) {
@@ -130,6 +132,7 @@ EpochMetrics from_json(const json& j) {
   m.rss_bytes = j.value("rss_bytes", int64_t(0));
   m.peak_rss_bytes = j.value("peak_rss_bytes", int64_t(0));
   m.tensor_bytes = j.value("tensor_bytes", int64_t(0));
+  m.peak_tensor_bytes = j.value("peak_tensor_bytes", int64_t(0));
   return m;
 }
 

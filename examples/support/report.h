@@ -43,8 +43,8 @@ std::string epoch_line(const EpochMetrics& m, int64_t epochs);
 std::string with_commas(int64_t n);
 
 // The process's memory now, filled into `m`: resident set (/proc/self/statm), its peak
-// (getrusage's ru_maxrss, at least the resident set) and the bytes of CPU tensors alive
-// (engine/core/cpu_allocator.h).
+// (getrusage's ru_maxrss, at least the resident set), the bytes of CPU tensors alive and their
+// peak since the allocator's last reset_peak() (engine/core/cpu_allocator.h).
 void record_memory(EpochMetrics& m);
 
 nlohmann::json to_json(const EpochMetrics& m);

@@ -423,6 +423,7 @@ Result train_and_test(const Config& c, const Datasets& d, Device device, std::os
       c.stop_after > 0 ? std::min<int64_t>(c.epochs, s.start_epoch + c.stop_after) : c.epochs;
   for (int64_t epoch = s.start_epoch; epoch < end_epoch; ++epoch) {
     const auto t_epoch = Clock::now();
+    cpu_allocator().reset_peak();  // record_memory reports this epoch's peak
     EpochMetrics m = within_memory(s, true, [&] { return train_epoch(s, epoch); });
     test = within_memory(s, false, [&] { return evaluate(s); });
     m.test_loss = test.loss;

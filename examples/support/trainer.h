@@ -67,8 +67,9 @@ struct EpochMetrics {
   int64_t train_images = 0, steps = 0;  // trained on in this epoch (0 in runs before they counted)
   // At the end of the epoch: the process's resident and peak resident memory, and the bytes of
   // CPU tensors alive (the caching allocator's live bytes; equal from epoch to epoch unless
-  // something leaks).
-  int64_t rss_bytes = 0, peak_rss_bytes = 0, tensor_bytes = 0;
+  // something leaks); and the most bytes of CPU tensors alive at once during the epoch (its
+  // training and its test pass).
+  int64_t rss_bytes = 0, peak_rss_bytes = 0, tensor_bytes = 0, peak_tensor_bytes = 0;
 };
 
 struct Result {

@@ -9,7 +9,6 @@
 #include <sstream>
 
 #include "attention/register.h"
-#include "engine/core/cpu_allocator.h"
 #include "engine/core/error.h"
 #include "engine/fovea.h"
 #include "engine/io/atomic_file.h"
@@ -75,12 +74,15 @@ Row train_one(const Options& o, const train::Datasets& data, const std::string& 
       << (c.resume.empty() ? "" : ", resumed from " + c.out) << "\n";
   try {
     count_model(c, *data.train, row);
-    cpu_allocator().reset_peak();
     const train::Result r = train::run(c, data, log);
     std::vector<double> throughput;
-    for (const auto& h : r.history) throughput.push_back(h.images_per_second);
+    int64_t peak = 0;  // from every epoch's record, resumed ones included
+    for (const auto& h : r.history) {
+      throughput.push_back(h.images_per_second);
+      peak = std::max(peak, h.peak_tensor_bytes);
+    }
     row.images_per_second = median(throughput);
-    row.peak_mib = double(cpu_allocator().stats().peak_live_bytes) / double(1 << 20);
+    row.peak_mib = double(peak) / double(1 << 20);
     row.test_acc = r.total > 0 ? 100.0 * double(r.correct) / double(r.total) : 0;
     row.epochs = int(r.history.size());
   } catch (const Error& e) {
@@ -131,6 +133,16 @@ std::vector<std::string> split_csv_line(const std::string& line) {
   return fields;
 }
 
+// `rows`, then the rows of `before` for modules not in `rows` (a run of some modules keeps the
+// table's others).
+std::vector<Row> with_others(const std::vector<Row>& rows, const std::vector<Row>& before) {
+  std::vector<Row> all = rows;
+  for (const Row& r : before)
+    if (std::none_of(rows.begin(), rows.end(), [&](const Row& x) { return x.module == r.module; }))
+      all.push_back(r);
+  return all;
+}
+
 std::string quoted(const std::string& s) {
   std::string q = "\"";
   for (char ch : s) q += ch == '"' ? '\'' : ch == '\n' ? ' ' : ch;
@@ -165,11 +177,15 @@ std::vector<Row> run(const Options& o, std::ostream& log) {
     } else {
       rows.push_back(train_one(o, data, module, log));
     }
-    write_csv(csv, rows);
+    write_csv(csv, with_others(rows, done));
   }
   if (!o.torch_script.empty()) {
-    time_torch(o, rows, log);
-    write_csv(csv, rows);
+    try {
+      time_torch(o, rows, log);
+    } catch (const Error& e) {  // the training results stand without PyTorch's column
+      log << "attention_zoo: no PyTorch timings: " << e.what() << "\n";
+    }
+    write_csv(csv, with_others(rows, done));
   }
   write_chart((fs::path(o.out) / "zoo.png").string(), rows);
   return rows;
@@ -212,8 +228,8 @@ void write_csv(const std::string& path, const std::vector<Row>& rows) {
     std::snprintf(numbers, sizeof numbers, "%lld,%lld,%.3f,%.3f,%.4f,%d,%.3f",
                   (long long)r.params, (long long)r.macs, r.images_per_second, r.peak_mib,
                   r.test_acc, r.epochs, r.torch_images_per_second);
-    os << r.module << "," << quoted(r.attention) << "," << numbers << "," << quoted(r.status)
-       << "\n";
+    os << quoted(r.module) << "," << quoted(r.attention) << "," << numbers << ","
+       << quoted(r.status) << "\n";
   }
   const std::string text = os.str();
   io::write_file_atomically(path, {text}, "attention_zoo");

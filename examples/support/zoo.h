@@ -5,14 +5,19 @@
 //   module | attention (with options) | parameters | MACs per image | training images/s |
 //   peak tensor memory | test accuracy | difference to the plain network
 //
-// MACs are counted from the ops that ran in one forward of one image (engine/ops/mac_count.h:
-// convolutions, linear layers and every matmul, attention products included). Images/s is the
-// median over the epochs of the training throughput the trainer measures. Peak memory is the
-// most bytes of CPU tensors alive at once during training (the caching allocator's peak).
+// MACs are counted from the ops that ran in one inference forward (eval mode) of one image
+// (engine/ops/mac_count.h: convolutions, linear layers and every matmul, attention products
+// included; BA2M's identity eval policy therefore counts as the plain network). Images/s is the
+// median over the epochs of the training throughput the trainer measures (data loading and the
+// numerical guard included). Peak memory is the most bytes of CPU tensors alive at once during
+// any epoch (training and test pass; the caching allocator's peak, recorded per epoch so a
+// resumed module keeps its earlier epochs' figure); with --device cuda it is the host's only.
 //
 // Resumable: each module trains in <out>/<module>/ with the trainer's checkpoints, and its row
 // goes to <out>/zoo.csv when it finishes; a rerun with the same settings skips the modules with a
-// row and resumes the one that was interrupted from its newest checkpoint.
+// row and resumes the one that was interrupted from its newest checkpoint. A run of some modules
+// keeps the others' rows. Rows match on module, options and epochs only: rerun with another
+// recipe (lr, seed, batch) in another --out.
 #pragma once
 
 #include <ostream>

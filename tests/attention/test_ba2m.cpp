@@ -70,12 +70,11 @@ void check_gradients(const std::string& name, const std::shared_ptr<BA2M>& m, co
   }
 }
 
-// check_module_directional draws its input x and its loss weights v (L = sum v Y) from the
-// same seed, so v = x and L = sum_i f_i |X_i|^2 ~ 6.5e4 at 4x64x16x16. BA2M scales whole
-// samples, so along a random direction L's curvature is large too, and no step is both small
-// enough for the truncation error and large enough for L's rounding: every direction tried is
-// rejected as kinked. A fixed random factor per output element decorrelates v from x (L = sum
-// x R Y, |L| ~ 256) and changes nothing else the check sees.
+// A fixed random factor per output element: L = sum v R Y. Written when the directional check
+// drew its loss weights v from the input's seed (v = x, L = sum_i f_i |X_i|^2 ~ 6.5e4 at
+// 4x64x16x16, where no step was both small enough for the truncation error and large enough
+// for L's rounding). It now draws v from its own stream; the factor stays as a second,
+// independent weighting and changes nothing else the check sees.
 class Decorrelated : public nn::Module {
  public:
   Decorrelated(std::shared_ptr<BA2M> m, const Shape& shape, uint64_t seed)

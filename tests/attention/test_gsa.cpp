@@ -364,8 +364,9 @@ TEST_CASE("GSA: attention-matrix memory at 32x32 and 64x64 and its refusal befor
   CHECK(cifar.attention_matrices(2, 5, 7, DType::Float64)[2].shape == Shape{8, 7, 5, 7});
   CHECK(GSA(16, 16, 1, gsa_opts(4, 16, 0)).attention_matrices(2, 5, 7, DType::Float32).size() == 1);
 
-  // A machine with 40 MiB free: batch 8 at 64x64 needs 2 x 32 MiB of row scores with autograd
-  // on (kept for the backward, and their gradient); refused before anything is allocated.
+  // A machine with 40 MiB free: batch 8 at 64x64 holds the context and 2 x 32 MiB of scores
+  // at once, twice with autograd on (kept for the backward, and their gradients): refused
+  // before anything is allocated, with autograd on or off.
   manual_seed(44);
   GSA m(16, 16, 1, gsa_opts(4, 16, 64));
   const Tensor x = randn({8, 16, 64, 64});
@@ -373,16 +374,28 @@ TEST_CASE("GSA: attention-matrix memory at 32x32 and 64x64 and its refusal befor
     test::SmallMachine small(size_t(40) << 20);
     const CpuCacheStats before = cpu_allocator().stats();
     CHECK_THROWS_WITH_AS(m(x),
-                         Contains("GSA: the row scores Sx float32[32, 64, 64, 64] (x2 live: kept "
-                                  "for the backward, and its gradient) needs 64.00 MiB, more "
+                         Contains("GSA: the attention matrices (content context K V^T "
+                                  "float32[32, 16, 16], row scores Sx float32[32, 64, 64, 64], "
+                                  "column scores Sy float32[32, 64, 64, 64]; x2 live: kept for "
+                                  "the backward, and their gradients) needs 128.06 MiB, more "
                                   "than the 40.00 MiB available on cpu; use a smaller input or "
                                   "batch"),
                          OutOfMemoryError);
+    NoGradGuard no_grad;
+    CHECK_THROWS_WITH_AS(m(x), Contains("x1 live) needs 64.03 MiB"), OutOfMemoryError);
     const CpuCacheStats after = cpu_allocator().stats();
     CHECK(after.hits + after.misses == before.hits + before.misses);  // nothing allocated
-    // Without autograd the scores die after use: 32 MiB fits.
+  }
+  {
+    // 72 MiB: the forward alone fits; recording maps keeps the last forward's for one more.
+    test::SmallMachine small(size_t(72) << 20);
     NoGradGuard no_grad;
     CHECK(m(x).shape() == Shape{8, 16, 64, 64});
+    m.set_recording(true);
+    CHECK(m(x).shape() == Shape{8, 16, 64, 64});
+    cpu_allocator().empty_cache();  // the freed scores would count as available
+    CHECK_THROWS_WITH_AS(m(x), Contains("x2 live: the last forward's maps) needs 128.06 MiB"),
+                         OutOfMemoryError);
   }
 }
 

@@ -379,11 +379,14 @@ TEST_CASE("MHSA in a CIFAR ResNet: named mhsa with maps per head and pos_embed s
   CHECK(state.at("layer1.0.mhsa.pos_embed").shape() == Shape{1, 256, 16});
   CHECK(state.at("layer3.0.mhsa.pos_embed").shape() == Shape{1, 16, 64});
   CHECK(state.at("layer2.0.mhsa.mlp.fc1.weight").shape() == Shape{128, 32});
-  for (const auto& [name, p] : net->named_parameters())
+  for (const auto& item : net->named_parameters()) {
+    const std::string& name = item.first;  // not a binding: CAPTURE's lambda captures it
+    const Tensor& p = item.second;
     if (name.find(".mhsa.") != std::string::npos) {
       CAPTURE(name);
       CHECK(p.grad().defined());
     }
+  }
 
   // Built for 32x32 (the default), fed 16x16: the embedding of 1024 tokens cannot take 256.
   auto for32 = nn::cifar_resnet(8, 10, 3, nn::Shortcut::A, "mhsa:pos_embed=true");

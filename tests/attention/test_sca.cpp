@@ -388,12 +388,15 @@ TEST_CASE("SCA in a CIFAR ResNet: named sca with maps per block and query=given 
   auto pooled = nn::cifar_resnet(8, 10, 3, nn::Shortcut::A, "sca:k=16,context_dim=8,query=pooled");
   CHECK(pooled->state_dict().at("layer1.0.sca.query_proj.weight").shape() == Shape{8, 16});
   sum((*pooled)(randn({2, 3, 8, 8}))).backward();
-  for (const auto& [name, p] : pooled->named_parameters())
+  for (const auto& item : pooled->named_parameters()) {
+    const std::string& name = item.first;  // not a binding: CAPTURE's lambda captures it
+    const Tensor& p = item.second;
     if (name.rfind("layer1.0.sca.", 0) == 0 && name != "layer1.0.sca.c_c" &&
         name != "layer1.0.sca.c_s") {
       CAPTURE(name);
       CHECK(amax(abs(p.grad())).item() > 0);
     }
+  }
   auto given = nn::cifar_resnet(8, 10, 3, nn::Shortcut::A, "sca:k=8,context_dim=4,query=given");
   CHECK_THROWS_WITH_AS((*given)(randn({2, 3, 8, 8})), Contains("SCA: query=given"), Error);
 }

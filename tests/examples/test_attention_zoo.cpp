@@ -21,7 +21,7 @@ zoo::Options toy_zoo(const test::TempDir& data, const std::string& out) {
   zoo::Options o;
   o.base = test::toy_config(data, out + "/unused");
   o.base.epochs = 1;
-  o.modules = {"none", "se", "cbam:reduction_ratio=4"};
+  o.modules = {"none", "se", "cbam:reduction_ratio=4,pool_types=avg+max"};
   o.out = out;
   return o;
 }
@@ -43,7 +43,7 @@ TEST_CASE("attention zoo: one row per module with counted MACs and a CSV and cha
     CHECK(r.test_acc >= 0);
   }
   CHECK(rows[1].attention == "se");
-  CHECK(rows[2].attention == "cbam:reduction_ratio=4");
+  CHECK(rows[2].attention == "cbam:reduction_ratio=4,pool_types=avg+max");
   // ResNet-8 on 1x8x8 images, shortcut A (no convs on the shortcut), by hand:
   //   conv1 1->16 at 8x8: 64*16*9          =   9216
   //   layer1 two 16->16 at 8x8: 2*64*16*16*9 = 294912
@@ -60,7 +60,12 @@ TEST_CASE("attention zoo: one row per module with counted MACs and a CSV and cha
   CHECK(fs::file_size(out.file("zoo") + "/zoo.png") > 1000);
   const std::string table = zoo::table(rows);
   CHECK(table.find("vs plain") != std::string::npos);
-  CHECK(table.find("cbam:reduction_ratio=4") != std::string::npos);
+  CHECK(table.find("cbam:reduction_ratio=4,pool_types=avg+max") != std::string::npos);
+  // The CSV reads back (a module with options holds commas).
+  const auto back = zoo::read_csv(out.file("zoo") + "/zoo.csv");
+  REQUIRE(back.size() == 3);
+  CHECK(back[2].module == rows[2].module);
+  CHECK(back[2].macs == rows[2].macs);
 }
 
 TEST_CASE("attention zoo: a rerun keeps finished modules and resumes an interrupted one") {
@@ -79,7 +84,14 @@ TEST_CASE("attention zoo: a rerun keeps finished modules and resumes an interrup
   CHECK(second.str().find("resumed from") != std::string::npos);
   REQUIRE(again.size() == 3);
   CHECK(again[2].test_acc == rows[2].test_acc);  // the resumed run re-evaluates the same weights
+  CHECK(again[2].peak_mib == rows[2].peak_mib);  // from the epoch it trained before
   CHECK(again[0].test_acc == rows[0].test_acc);
+  CHECK(zoo::read_csv(csv).size() == 3);
+  // A run of one module keeps the others' rows.
+  zoo::Options one = o;
+  one.modules = {"se"};
+  std::ostringstream third;
+  CHECK(zoo::run(one, third).size() == 1);
   CHECK(zoo::read_csv(csv).size() == 3);
 }
 
