@@ -12,7 +12,7 @@
 //
 // The global cache is off (every block goes straight back to the system) when the environment
 // sets FOVEA_NO_CACHE=1 and in sanitizer builds, so that AddressSanitizer still sees a freed
-// tensor's memory as freed. FOVEA_CPU_CACHE_MB sets its limit (default 2048 MiB).
+// tensor's memory as freed. FOVEA_CPU_CACHE_MB sets its limit (default: half the machine's memory, at least 2 GiB).
 // Blocks may be freed on any thread (data-loader workers free batches the trainer used).
 //
 // Out of memory. Linux overcommits: malloc hands out more memory than there is, and the OOM

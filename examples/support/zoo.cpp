@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "attention/register.h"
+#include "engine/core/cpu_allocator.h"
 #include "engine/core/error.h"
 #include "engine/fovea.h"
 #include "engine/io/atomic_file.h"
@@ -89,6 +90,9 @@ Row train_one(const Options& o, const train::Datasets& data, const std::string& 
     row.status = e.what();
     log << module << ": " << row.status << "\n";
   }
+  // The blocks this module freed are sizes the next one may never ask for (SAGAN's and MHSA's
+  // score matrices are GiBs); the next module starts from an empty cache.
+  cpu_allocator().empty_cache();
   return row;
 }
 

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -224,4 +226,21 @@ TEST_CASE("cpu_allocator: live_bytes counts the blocks handed out and not yet re
     CHECK(cpu_allocator().stats().live_bytes == before + 4032);  // 4000 bytes, 64-byte blocks
   }
   CHECK(cpu_allocator().stats().live_bytes == before);
+}
+
+// The default limit follows the machine: at least half its memory (MemTotal is a little less
+// than the physical pages the allocator reads), never under 2 GiB, so one step's working set of
+// large blocks stays cached (cpu_allocator.cpp: default_limit()).
+TEST_CASE("cpu_allocator: the default limit is half the machine's memory, at least 2 GiB") {
+  const char* env = std::getenv("FOVEA_CPU_CACHE_MB");
+  if (env && *env) return test::skip_test("FOVEA_CPU_CACHE_MB sets the limit here");
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  size_t kib = 0;
+  while (meminfo >> key >> kib && key != "MemTotal:") meminfo.ignore(256, '\n');
+  if (key != "MemTotal:") return test::skip_test("no MemTotal in /proc/meminfo");
+  const size_t limit = cpu_allocator().limit();
+  CHECK(limit >= size_t(2) << 30);
+  CHECK(limit >= (kib << 10) / 2);
+  CHECK(limit <= std::max(size_t(2) << 30, (kib << 10)));  // half of the pages, not all of them
 }
