@@ -28,21 +28,15 @@ bool cache_enabled_here() {
 #endif
 }
 
-// Half the machine's memory, at least 2 GiB. A step's working set is what the cache must hold to
-// save its page faults: an MHSA ResNet-20 at batch 128 frees and reallocates about 7 GiB of
-// [128, 2, 1024, 1024] score matrices per step, and under a 2 GiB limit it spent a third of its
-// time in the kernel zeroing fresh pages (14 -> 29 images/s with the blocks reused). What the
-// cache holds is given back before a large allocation would not fit (check_fits).
-size_t default_limit() {
-  constexpr size_t kFloor = size_t(2) << 30;
+// The machine's physical memory in bytes (sysconf), 0 when it cannot be read.
+uint64_t physical_memory() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page <= 0) return kFloor;
-  return std::max(kFloor, size_t(pages) * size_t(page) / 2);
+  return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
 }
 
 size_t limit_from_env() {
   const char* mb = std::getenv("FOVEA_CPU_CACHE_MB");
-  if (!mb || !*mb) return default_limit();
+  if (!mb || !*mb) return default_cpu_cache_limit(physical_memory());
   char* end = nullptr;
   const unsigned long long v = std::strtoull(mb, &end, 10);
   // strtoull takes "-1" as a huge number; a value past SIZE_MAX >> 20 would wrap when shifted.
@@ -58,6 +52,17 @@ std::string gib(size_t bytes) {
 }
 
 }  // namespace
+
+// A step's working set is what the cache must hold to save its page faults: an MHSA ResNet-20
+// at batch 128 frees and reallocates about 7 GiB of [128, 2, 1024, 1024] score matrices per
+// step, and under a fixed 2 GiB limit it spent a third of its time in the kernel zeroing fresh
+// pages (14 -> 29 images/s with the blocks reused). Half the memory leaves the other half to
+// what the cache cannot see (small allocations, other processes).
+size_t default_cpu_cache_limit(uint64_t physical_bytes) {
+  constexpr uint64_t kFloor = uint64_t(2) << 30;
+  const uint64_t limit = std::max(kFloor, physical_bytes / 2);
+  return limit > SIZE_MAX ? SIZE_MAX : size_t(limit);
+}
 
 size_t system_available_memory() {
   std::ifstream meminfo("/proc/meminfo");

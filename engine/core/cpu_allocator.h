@@ -4,15 +4,20 @@
 // blocks back to malloc returns large ones to the kernel, and the next step pays a page fault
 // (and the kernel's zeroing) for every 4 KiB of every activation again. Measured on ResNet-20,
 // batch 128, 2 threads, 20 steps: 134k -> 84k page faults, 0.32 -> 0.20 s system time, steps
-// about 3-4% faster (bench_train_step, FOVEA_NO_CACHE=1 against the default). The cache keeps freed blocks in exact-size free lists (sizes rounded up to 64
-// bytes) and hands them out again. When a freed block would take the cache over its limit,
-// cached blocks of other sizes go back to the system to make room (if that is not enough, the
-// block itself does), so a workload that changes sizes does not leave the cache full of sizes
-// nobody asks for; a block larger than the whole limit is never cached.
+// about 3-4% faster (bench_train_step, FOVEA_NO_CACHE=1 against the default). The cache keeps
+// freed blocks in exact-size free lists (sizes rounded up to 64 bytes) and hands them out again.
+// When a freed block would take the cache over its limit, cached blocks of other sizes go back
+// to the system to make room (if that is not enough, the block itself does), so a workload that
+// changes sizes does not leave the cache full of sizes nobody asks for; a block larger than the
+// whole limit is never cached.
 //
 // The global cache is off (every block goes straight back to the system) when the environment
 // sets FOVEA_NO_CACHE=1 and in sanitizer builds, so that AddressSanitizer still sees a freed
-// tensor's memory as freed. FOVEA_CPU_CACHE_MB sets its limit (default: half the machine's memory, at least 2 GiB).
+// tensor's memory as freed. FOVEA_CPU_CACHE_MB sets its limit; the default is half the
+// machine's memory, at least 2 GiB (default_cpu_cache_limit), so that a step's working set of
+// attention matrices stays cached. Each process has its own cache: two runs side by side may
+// each hold up to their limit, and what a cache holds is given back to the system only for a
+// large allocation of its own process (below), never for small ones or for other processes.
 // Blocks may be freed on any thread (data-loader workers free batches the trainer used).
 //
 // Out of memory. Linux overcommits: malloc hands out more memory than there is, and the OOM
@@ -55,6 +60,10 @@ struct CpuCacheStats {
 // Bytes the system can still give this process: /proc/meminfo's MemAvailable, or SIZE_MAX when
 // that cannot be read (then nothing is checked).
 size_t system_available_memory();
+
+// The global cache's default limit for a machine of `physical_bytes`: half of it, at least
+// 2 GiB (physical_bytes 0, unknown, gives 2 GiB).
+size_t default_cpu_cache_limit(uint64_t physical_bytes);
 
 class CpuCachingAllocator {
  public:

@@ -4,12 +4,12 @@
 // tensors really go through it, live bytes are counted, and a block larger than the available
 // memory is an OutOfMemoryError instead of an OOM kill.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -228,19 +228,21 @@ TEST_CASE("cpu_allocator: live_bytes counts the blocks handed out and not yet re
   CHECK(cpu_allocator().stats().live_bytes == before);
 }
 
-// The default limit follows the machine: at least half its memory (MemTotal is a little less
-// than the physical pages the allocator reads), never under 2 GiB, so one step's working set of
-// large blocks stays cached (cpu_allocator.cpp: default_limit()).
+// The default limit follows the machine: half its memory, never under 2 GiB, so that one step's
+// working set of large blocks stays cached (cpu_allocator.h).
 TEST_CASE("cpu_allocator: the default limit is half the machine's memory, at least 2 GiB") {
+  constexpr uint64_t GiB = uint64_t(1) << 30;
+  CHECK(default_cpu_cache_limit(0) == 2 * GiB);  // unknown memory
+  CHECK(default_cpu_cache_limit(1 * GiB) == 2 * GiB);
+  CHECK(default_cpu_cache_limit(4 * GiB) == 2 * GiB);
+  CHECK(default_cpu_cache_limit(6 * GiB) == 3 * GiB);
+  CHECK(default_cpu_cache_limit(64 * GiB) == 32 * GiB);
+  CHECK(default_cpu_cache_limit(UINT64_MAX) == size_t(UINT64_MAX / 2));
+
+  // The global cache takes it for this machine unless the environment sets the limit.
   const char* env = std::getenv("FOVEA_CPU_CACHE_MB");
   if (env && *env) return test::skip_test("FOVEA_CPU_CACHE_MB sets the limit here");
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  size_t kib = 0;
-  while (meminfo >> key >> kib && key != "MemTotal:") meminfo.ignore(256, '\n');
-  if (key != "MemTotal:") return test::skip_test("no MemTotal in /proc/meminfo");
-  const size_t limit = cpu_allocator().limit();
-  CHECK(limit >= size_t(2) << 30);
-  CHECK(limit >= (kib << 10) / 2);
-  CHECK(limit <= std::max(size_t(2) << 30, (kib << 10)));  // half of the pages, not all of them
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  const uint64_t physical = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
+  CHECK(cpu_allocator().limit() == default_cpu_cache_limit(physical));
 }
