@@ -1,71 +1,15 @@
 #include "support/plot.h"
 
-#include <stb/stb_easy_font.h>
-#include <stb/stb_image_write.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include "engine/core/error.h"
-#include "engine/io/atomic_file.h"
+#include "support/canvas.h"
 
 namespace fovea::plot {
 
 namespace {
-
-struct Canvas {
-  int w, h;
-  std::vector<uint8_t> rgb;
-  Canvas(int w_, int h_) : w(w_), h(h_), rgb(size_t(w_) * h_ * 3, 255) {}
-
-  void dot(int x, int y, uint32_t c) {
-    if (x < 0 || y < 0 || x >= w || y >= h) return;
-    uint8_t* p = &rgb[(size_t(y) * w + x) * 3];
-    p[0] = uint8_t(c >> 16), p[1] = uint8_t(c >> 8), p[2] = uint8_t(c);
-  }
-  void rect(int x0, int y0, int x1, int y1, uint32_t c) {
-    for (int y = y0; y < y1; ++y)
-      for (int x = x0; x < x1; ++x) dot(x, y, c);
-  }
-  // A line `thick` pixels wide, by stepping along its longer axis.
-  void line(double x0, double y0, double x1, double y1, uint32_t c, int thick = 2) {
-    const int steps = int(std::max(std::abs(x1 - x0), std::abs(y1 - y0))) + 1;
-    for (int i = 0; i <= steps; ++i) {
-      const double t = double(i) / steps;
-      const int x = int(std::lround(x0 + t * (x1 - x0))), y = int(std::lround(y0 + t * (y1 - y0)));
-      rect(x - thick / 2, y - thick / 2, x - thick / 2 + thick, y - thick / 2 + thick, c);
-    }
-  }
-  // stb_easy_font emits axis-aligned quads: fill each, scaled.
-  void text(double x, double y, const std::string& s, uint32_t c, double scale = 1.5) {
-    static char buffer[64 * 1024];
-    std::vector<char> str(s.begin(), s.end());
-    str.push_back('\0');
-    const int quads = stb_easy_font_print(0, 0, str.data(), nullptr, buffer, sizeof buffer);
-    for (int q = 0; q < quads; ++q) {
-      const float* v = reinterpret_cast<const float*>(buffer + q * 64);  // 4 vertices of 16 bytes
-      const double qx0 = v[0], qy0 = v[1], qx1 = v[8], qy1 = v[9];
-      rect(int(x + qx0 * scale), int(y + qy0 * scale), int(std::ceil(x + qx1 * scale)),
-           int(std::ceil(y + qy1 * scale)), c);
-    }
-  }
-  static double text_width(const std::string& s, double scale = 1.5) {
-    std::vector<char> str(s.begin(), s.end());
-    str.push_back('\0');
-    return stb_easy_font_width(str.data()) * scale;
-  }
-};
-
-std::string tick_label(double v) {
-  char buf[32];
-  if (std::abs(v) < 1e-12) v = 0;  // accumulated steps land near, not on, zero
-  if (std::abs(v) >= 1000 || (std::abs(v) < 0.01 && v != 0))
-    std::snprintf(buf, sizeof buf, "%.2g", v);
-  else
-    std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
-}
 
 // Round tick spacing (1, 2 or 5 times a power of ten) for about five ticks over [lo, hi].
 double tick_step(double lo, double hi) {
@@ -97,13 +41,13 @@ void draw_chart(Canvas& cv, const Chart& chart, int left, int top, int width, in
   const double ys = tick_step(ymin, ymax);
   for (double y = std::ceil(ymin / ys) * ys; y <= ymax; y += ys) {
     cv.line(pl, py(y), pr, py(y), grid, 1);
-    const std::string l = tick_label(y);
+    const std::string l = number_label(y);
     cv.text(pl - 8 - Canvas::text_width(l), py(y) - 5, l, ink);
   }
   const double xs = std::max(1.0, tick_step(xmin, xmax));
   for (double x = std::ceil(xmin / xs) * xs; x <= xmax + 1e-9; x += xs) {
     cv.line(px(x), pt, px(x), pb, grid, 1);
-    const std::string l = tick_label(x);
+    const std::string l = number_label(x);
     cv.text(px(x) - Canvas::text_width(l) / 2, pb + 8, l, ink);
   }
   cv.line(pl, pb, pr, pb, ink, 1);
@@ -156,7 +100,7 @@ void draw_bars(Canvas& cv, const BarChart& chart, int width, int height) {
   const double xs = tick_step(lo, hi);
   for (double x = std::ceil(lo / xs) * xs; x <= hi + 1e-9; x += xs) {
     cv.line(px(x), pt, px(x), pb, grid, 1);
-    const std::string l = tick_label(x);
+    const std::string l = number_label(x);
     cv.text(px(x) - Canvas::text_width(l) / 2, pb + 8, l, ink);
   }
   const double row = double(pb - pt) / std::max<size_t>(1, chart.labels.size());
@@ -166,7 +110,7 @@ void draw_bars(Canvas& cv, const BarChart& chart, int width, int height) {
     if (!std::isfinite(v)) continue;
     const int x0 = int(px(std::min(0.0, v))), x1 = int(px(std::max(0.0, v)));
     cv.rect(x0, int(y + row * 0.15), std::max(x1, x0 + 1), int(y + row * 0.85), bar);
-    cv.text(x1 + 4, y + row / 2 - 5, tick_label(v), ink);
+    cv.text(x1 + 4, y + row / 2 - 5, number_label(v), ink);
   }
   if (std::isfinite(chart.reference))
     for (int y = pt; y < pb; y += 8) cv.line(px(chart.reference), y, px(chart.reference), y + 4, ref);
@@ -174,16 +118,6 @@ void draw_bars(Canvas& cv, const BarChart& chart, int width, int height) {
   cv.line(pl, pt, pl, pb, ink, 1);
   cv.text((width - Canvas::text_width(chart.title, 2)) / 2, 12, chart.title, ink, 2);
   cv.text((pl + pr - Canvas::text_width(chart.x_label)) / 2, pb + 28, chart.x_label, ink);
-}
-
-void save_png(const Canvas& cv, const std::string& path) {
-  std::string png;
-  auto append = [](void* context, void* data, int size) {
-    static_cast<std::string*>(context)->append(static_cast<const char*>(data), size_t(size));
-  };
-  const int ok = stbi_write_png_to_func(append, &png, cv.w, cv.h, 3, cv.rgb.data(), cv.w * 3);
-  FOVEA_CHECK(ok != 0, "plot: cannot encode ", path);
-  io::write_file_atomically(path, {png}, "plot");
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Line charts as PNG pictures, for the training curves that examples/train writes (loss and
-// accuracy per epoch), and bar charts, for examples/attention_zoo's comparison. Text is drawn with stb_easy_font, the image written with stb_image_write
-// (both from Debian's libstb-dev).
+// accuracy per epoch), and bar charts, for examples/attention_zoo's comparison. Drawn on a
+// support/canvas.h picture.
 #pragma once
 
 #include <cmath>
