@@ -1,11 +1,23 @@
 #include "attention/probe.h"
 
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "attention/register.h"
+#include "engine/autograd/dot.h"
 #include "engine/fovea.h"
 #include "layers/attention_slot.h"
+
+extern char** environ;  // posix_spawn passes the environment on
 
 namespace fovea::probe {
 
@@ -100,7 +112,7 @@ Tensor forward(nn::Module& m, const Tensor& x, const Tensor& second) {
 
 }  // namespace
 
-io::NamedTensors run(const Request& r, const io::SafetensorsFile& in) {
+io::NamedTensors run(const Request& r, const io::SafetensorsFile& in, std::string* graph) {
   FOVEA_CHECK(in.contains("input"), "attention_probe: the input file has no \"input\"");
   Tensor x = in.at("input").to(r.dtype).detach();  // a new leaf: the caller's tensor stays as is
   x.set_requires_grad();
@@ -121,7 +133,13 @@ io::NamedTensors run(const Request& r, const io::SafetensorsFile& in) {
   }
   m->load_state_dict(given, /*strict=*/false);  // shape mismatches name the key
 
+  if (graph) {  // the leaves of the graph picture, by the names a reader knows them by
+    x.set_name("input");
+    if (second.defined()) second.set_name(second_name);
+    for (const auto& [name, p] : m->named_parameters()) Tensor(p).set_name(name);
+  }
   const Tensor y = forward(*m, x, second);
+  if (graph) *graph = graph_to_dot(y);
   const Tensor g = in.at("grad_output");
   FOVEA_CHECK(g.shape() == y.shape(), "attention_probe: grad_output is ", g.str(),
               " but the output is ", y.str());
@@ -173,6 +191,52 @@ std::string list_modules() {
       os << "    " << o.name << "=" << o.default_value << "  " << o.help << "\n";
   }
   return os.str();
+}
+
+namespace {
+
+// `program` found in a directory of PATH (an executable file), or "".
+std::string on_path(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// Runs `argv` (no shell: paths with spaces or quotes stay one argument); its exit status.
+int run_program(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawned = posix_spawn(&pid, args[0], nullptr, nullptr, args.data(), environ);
+  FOVEA_CHECK(spawned == 0, "attention_probe: cannot run ", argv[0], ": ", std::strerror(spawned));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    FOVEA_CHECK(errno == EINTR, "attention_probe: waiting for ", argv[0], ": ", std::strerror(errno));
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+std::string render_graph(const std::string& dot_path) {
+  const std::string dot = on_path("dot");
+  if (dot.empty())
+    return "Graphviz's dot is not on PATH (Debian: apt install graphviz), so " + dot_path +
+           " was not rendered; `dot -Tsvg " + dot_path + " -o graph.svg` renders it";
+  const std::filesystem::path base = std::filesystem::path(dot_path).replace_extension();
+  std::string done;
+  for (const char* format : {"svg", "png"}) {
+    const std::string out = base.string() + "." + format;
+    const int status = run_program({dot, std::string("-T") + format, dot_path, "-o", out});
+    FOVEA_CHECK(status == 0, "attention_probe: `", dot, " -T", format, " ", dot_path, " -o ", out,
+                "` failed with exit status ", status);
+    done += (done.empty() ? "rendered " : " and ") + out;
+  }
+  return done;
 }
 
 }  // namespace fovea::probe

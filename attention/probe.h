@@ -35,7 +35,17 @@ struct Request {
   int64_t out_channels = 0;
 };
 
-io::NamedTensors run(const Request& request, const io::SafetensorsFile& in);
+// With `graph`, also the autograd graph of the forward as Graphviz DOT (engine/autograd/dot.h):
+// one box per backward op with its output shapes, the input, the second input and every
+// parameter as named leaves, edges in the direction backward runs.
+io::NamedTensors run(const Request& request, const io::SafetensorsFile& in,
+                     std::string* graph = nullptr);
+
+// Renders the DOT file at `dot_path` to SVG and PNG beside it (X.dot -> X.svg, X.png) with
+// Graphviz's `dot` when it is on PATH; returns what it did in one line for the user, which says
+// how to get Graphviz (Debian: graphviz) when it is not there. A `dot` that fails is an error
+// naming the command and its exit status.
+std::string render_graph(const std::string& dot_path);
 
 // The file metadata naming a request, as attention_probe writes it and the fixtures carry it:
 // module, options, mode, and stride / out_channels when they are not the defaults (dtype is

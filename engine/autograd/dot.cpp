@@ -51,14 +51,20 @@ std::string graph_to_dot(const Tensor& root) {
     }
     return it->second;
   };
+  // id_of writes a node's line the first time it sees the node: call it before writing the
+  // edge that names it, or the node's line lands inside the edge's.
   const Edge start = gradient_edge(root);
-  os << "  output -> n" << id_of(start.node.get()) << ";\n";
+  const int first = id_of(start.node.get());
+  os << "  output -> n" << first << ";\n";
   while (!stack.empty()) {
     const Node* n = stack.back();
     stack.pop_back();
     const int from = ids[n];
     for (const Edge& e : n->next_edges())
-      if (e.node) os << "  n" << from << " -> n" << id_of(e.node.get()) << ";\n";
+      if (e.node) {
+        const int to = id_of(e.node.get());
+        os << "  n" << from << " -> n" << to << ";\n";
+      }
   }
   os << "}\n";
   return os.str();

@@ -2,6 +2,13 @@
 // grad mode, deep graphs, DOT export, and proof that gradcheck catches a wrong backward.
 #include <doctest/doctest.h>
 
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+
 #include "engine/fovea.h"
 #include "support/fake_cuda.h"
 
@@ -340,5 +347,31 @@ TEST_CASE("DOT export names ops, leaves and edges") {
   CHECK(dot.find("ReluBackward") != std::string::npos);
   CHECK(dot.find("MulBackward") != std::string::npos);
   CHECK(dot.find("w\\nfloat64[2]") != std::string::npos);
-  CHECK(dot.find("->") != std::string::npos);
+  // Every line is a whole statement (a node or an edge), and the edges run output -> Sum ->
+  // Relu -> Mul -> w, the way backward goes (x needs no gradient: no leaf for it).
+  std::istringstream lines(dot);
+  std::string line;
+  std::getline(lines, line);
+  CHECK(line == "digraph autograd {");
+  const std::regex node(R"re(  (output|n\d+) \[label="([^"\\]*)[^"]*", shape=.*\];)re");
+  const std::regex edge(R"re(  (output|n\d+) -> (n\d+);)re");
+  std::map<std::string, std::string> label;
+  std::set<std::pair<std::string, std::string>> edges;
+  while (std::getline(lines, line)) {
+    std::smatch m;
+    if (line == "}" || line == "  rankdir=BT;" || line.rfind("  node [", 0) == 0) continue;
+    CAPTURE(line);
+    if (std::regex_match(line, m, node)) {
+      label[m[1]] = m[2];
+    } else {
+      REQUIRE(std::regex_match(line, m, edge));
+      edges.emplace(m[1], m[2]);
+    }
+  }
+  std::set<std::pair<std::string, std::string>> named;
+  for (const auto& [from, to] : edges) named.emplace(label[from], label[to]);
+  CHECK(named == std::set<std::pair<std::string, std::string>>{{"output", "SumBackward"},
+                                                               {"SumBackward", "ReluBackward"},
+                                                               {"ReluBackward", "MulBackward"},
+                                                               {"MulBackward", "w"}});
 }

@@ -77,3 +77,57 @@ TEST_CASE("attention_probe program: round-trips a fixture, lists modules, refuse
   CHECK(dir.listing() == std::vector<std::string>{"cbam-all-pools.safetensors",
                                                   "sk-stride2-wider-train.safetensors"});
 }
+
+// --graph: the autograd graph of the forward as DOT (the input and every parameter as named
+// leaves, backward ops as boxes with their shapes), rendered by Graphviz's dot when it is on
+// PATH and a one-line hint otherwise; a dot that fails is an error. Stand-in dot programs show
+// the arguments the probe passes, so the test needs no Graphviz.
+TEST_CASE("attention_probe program: --graph writes the autograd graph and renders it with dot") {
+  test::TempDir dir;
+  const std::string in = kFixtures + "cbam-train.in.safetensors";
+  const std::string options =
+      io::load_safetensors(kFixtures + "cbam-train.out.safetensors").metadata.at("options");
+  auto probe = [&](const std::string& path, const std::string& graph) {
+    return run_command({FOVEA_PROBE_BIN, "--module", "cbam", "--options", options, "--mode",
+                        "train", "--in", in, "--out", dir.file("out.safetensors"), "--graph",
+                        graph},
+                       {"PATH=" + path});
+  };
+  const std::string empty = dir.file("empty-bin");
+  std::filesystem::create_directories(empty);
+  const auto plain = probe(empty, dir.file("cbam.dot"));
+  INFO(plain.output);
+  REQUIRE(plain.exit_code == 0);
+  CHECK(plain.output.find("dot is not on PATH (Debian: apt install graphviz)") != std::string::npos);
+  const std::string dot = test::read_file(dir.file("cbam.dot"));
+  CHECK(dot.rfind("digraph autograd {", 0) == 0);
+  CHECK(dot.find("label=\"input\\n") != std::string::npos);
+  for (const auto& [key, value] : io::load_safetensors(dir.file("out.safetensors")).tensors)
+    if (key.rfind("grad.", 0) == 0 && key != "grad.input") {
+      const std::string leaf = "label=\"" + key.substr(5) + "\\n";
+      CAPTURE(leaf);
+      CHECK(dot.find(leaf) != std::string::npos);
+    }
+  CHECK(dot.find("SigmoidBackward") != std::string::npos);  // an op of the gate, named as torch does
+  CHECK_FALSE(std::filesystem::exists(dir.file("cbam.svg")));
+
+  // A stand-in dot that writes its format into the output file it is given.
+  const std::string bin = dir.file("fake-bin");
+  std::filesystem::create_directories(bin);
+  test::write_text(bin + "/dot", "#!/bin/sh\necho \"$1 $2\" > \"$4\"\n");
+  std::filesystem::permissions(bin + "/dot", std::filesystem::perms::owner_all);
+  const auto rendered = probe(bin, dir.file("g.dot"));
+  INFO(rendered.output);
+  REQUIRE(rendered.exit_code == 0);
+  CHECK(rendered.output.find("rendered " + dir.file("g.svg") + " and " + dir.file("g.png")) !=
+        std::string::npos);
+  CHECK(test::read_file(dir.file("g.svg")) == "-Tsvg " + dir.file("g.dot") + "\n");
+  CHECK(test::read_file(dir.file("g.png")) == "-Tpng " + dir.file("g.dot") + "\n");
+
+  // A dot that fails: the probe says which command and status, and exits 1.
+  test::write_text(bin + "/dot", "#!/bin/sh\nexit 3\n");
+  const auto failed = probe(bin, dir.file("h.dot"));
+  CHECK(failed.exit_code == 1);
+  CHECK(failed.output.find("-Tsvg " + dir.file("h.dot") + " -o " + dir.file("h.svg") +
+                           "` failed with exit status 3") != std::string::npos);
+}
