@@ -216,7 +216,8 @@ int run_program(const std::vector<std::string>& argv) {
   FOVEA_CHECK(spawned == 0, "attention_probe: cannot run ", argv[0], ": ", std::strerror(spawned));
   int status = 0;
   while (waitpid(pid, &status, 0) < 0)
-    FOVEA_CHECK(errno == EINTR, "attention_probe: waiting for ", argv[0], ": ", std::strerror(errno));
+    FOVEA_CHECK(errno == EINTR, "attention_probe: waiting for ", argv[0], ": ",
+                std::strerror(errno));
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 

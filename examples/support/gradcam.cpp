@@ -101,9 +101,11 @@ Cam grad_cam(nn::Module& net, const Tensor& image, const std::string& layer_name
     if (out.requires_grad()) out.retain_grad();
   });
   // An input that needs a gradient makes the layer's output need one even in a frozen network.
-  const Tensor x = (image.dim() == 3 ? image.unsqueeze(0) : image).detach().clone().set_requires_grad();
+  Tensor x = (image.dim() == 3 ? image.unsqueeze(0) : image).detach().clone();
+  x.set_requires_grad();
   const Tensor scores = net(x);
-  FOVEA_CHECK(activation.defined(), "gradcam: layer \"", layer_name, "\" did not run in the forward");
+  FOVEA_CHECK(activation.defined(), "gradcam: layer \"", layer_name,
+              "\" did not run in the forward");
   FOVEA_CHECK(activation.dim() == 4 && activation.size(0) == 1, "gradcam: layer \"", layer_name,
               "\" gives ", shape_str(activation.shape()), "; Grad-CAM needs maps [1, K, h, w]");
   FOVEA_CHECK(scores.dim() == 2 && scores.size(0) == 1, "gradcam: the network gives ",
@@ -125,7 +127,8 @@ Cam grad_cam(nn::Module& net, const Tensor& image, const std::string& layer_name
   const std::vector<double> alpha = weights(a, g, k, h * w, method);
   cam.map = Map{h, w, std::vector<double>(size_t(h * w), 0.0)};
   for (int64_t c = 0; c < k; ++c)
-    for (int64_t i = 0; i < h * w; ++i) cam.map.values[size_t(i)] += alpha[size_t(c)] * a[size_t(c * h * w + i)];
+    for (int64_t i = 0; i < h * w; ++i)
+      cam.map.values[size_t(i)] += alpha[size_t(c)] * a[size_t(c * h * w + i)];
   for (double& v : cam.map.values) v = std::max(v, 0.0);
   return cam;
 }

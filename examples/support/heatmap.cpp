@@ -28,13 +28,16 @@ uint32_t viridis(double t) {
   const double f = pos - double(k);
   double v[3];
   for (int c = 0; c < 3; ++c)
-    v[c] = channel_of(kViridis[k], c) + f * (channel_of(kViridis[k + 1], c) - channel_of(kViridis[k], c));
+    v[c] = channel_of(kViridis[k], c) +
+           f * (channel_of(kViridis[k + 1], c) - channel_of(kViridis[k], c));
   return pack(v[0], v[1], v[2]);
 }
 
 // MATLAB's jet: three overlapping ramps, blue at 0, green at 0.5, red at 1.
 uint32_t jet(double t) {
-  auto ramp = [&](double centre) { return 255 * std::clamp(1.5 - std::abs(4 * t - centre), 0.0, 1.0); };
+  auto ramp = [&](double centre) {
+    return 255 * std::clamp(1.5 - std::abs(4 * t - centre), 0.0, 1.0);
+  };
   return pack(ramp(3), ramp(2), ramp(1));
 }
 
@@ -135,7 +138,8 @@ plot::Canvas heatmap_picture(const plot::Canvas* image, const Map& map, const He
       const uint32_t c = colour(t_of(heat.values[i]), s.colormap);
       double v[3];
       for (int k = 0; k < 3; ++k)
-        v[k] = alpha * channel_of(c, k) + (with_image ? (1 - alpha) * base[size_t(k)].values[i] : 0);
+        v[k] = alpha * channel_of(c, k) +
+               (with_image ? (1 - alpha) * base[size_t(k)].values[i] : 0);
       cv.dot(margin + x, top + y, pack(v[0], v[1], v[2]));
     }
 

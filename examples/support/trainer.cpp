@@ -441,24 +441,25 @@ Result train_and_test(const Config& c, const Datasets& d, Device device, std::os
 
 }  // namespace
 
-std::string config_json(const Config& c) {
-  const json j = {{"dataset", c.dataset},       {"data", c.data},
-                  {"augment", c.augment},       {"image_size", c.image_size},
-                  {"limit_train", c.limit_train}, {"limit_test", c.limit_test},
-                  {"keep_last_batch", c.keep_last_batch},
-                  {"model", c.model},           {"shortcut", c.shortcut},
-                  {"stem", c.stem},             {"attention", c.attention},
-                  {"hidden", c.hidden},         {"epochs", c.epochs},
-                  {"batch_size", c.batch_size}, {"optimizer", c.optimizer},
-                  {"lr", c.lr},                 {"momentum", c.momentum},
-                  {"weight_decay", c.weight_decay}, {"nesterov", c.nesterov},
-                  {"no_decay_bias_norm", c.no_decay_bias_norm},
-                  {"schedule", c.schedule},     {"milestones", c.milestones},
-                  {"gamma", c.gamma},           {"warmup_epochs", c.warmup_epochs},
-                  {"label_smoothing", c.label_smoothing}, {"seed", c.seed},
-                  {"threads", c.threads},       {"device", c.device},
-                  {"workers", c.workers},       {"guard", c.guard}};
-  return j.dump(2);
+// One list of the fields a run's configuration is saved with (config.json, checkpoints) and read
+// back from; the per-invocation ones (out, resume, stop_after, export_plans, save_initial,
+// quiet) are not part of it. Keys absent from an older file keep their defaults.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Config, dataset, data, augment, image_size,
+                                                limit_train, limit_test, keep_last_batch, model,
+                                                shortcut, stem, attention, hidden, epochs,
+                                                batch_size, optimizer, lr, momentum, weight_decay,
+                                                nesterov, no_decay_bias_norm, schedule,
+                                                milestones, gamma, warmup_epochs, label_smoothing,
+                                                seed, threads, device, workers, guard)
+
+std::string config_json(const Config& c) { return json(c).dump(2); }
+
+Config config_from_json(const std::string& text) {
+  try {
+    return json::parse(text).get<Config>();
+  } catch (const json::exception& e) {
+    FOVEA_FAIL("train: not a run configuration (", e.what(), ")");
+  }
 }
 
 Result run(const Config& c, std::ostream& out) {

@@ -97,5 +97,8 @@ Result run(const Config& config, const Datasets& data, std::ostream& out);
 
 // The configuration as JSON (saved in checkpoints and as <out>/config.json).
 std::string config_json(const Config& config);
+// Back from config_json's text (keys it lacks keep their defaults); an error when it is not JSON
+// of that form.
+Config config_from_json(const std::string& text);
 
 }  // namespace fovea::train

@@ -98,7 +98,8 @@ TEST_CASE("attention_probe program: --graph writes the autograd graph and render
   const auto plain = probe(empty, dir.file("cbam.dot"));
   INFO(plain.output);
   REQUIRE(plain.exit_code == 0);
-  CHECK(plain.output.find("dot is not on PATH (Debian: apt install graphviz)") != std::string::npos);
+  CHECK(plain.output.find("dot is not on PATH (Debian: apt install graphviz)") !=
+        std::string::npos);
   const std::string dot = test::read_file(dir.file("cbam.dot"));
   CHECK(dot.rfind("digraph autograd {", 0) == 0);
   CHECK(dot.find("label=\"input\\n") != std::string::npos);
@@ -108,7 +109,7 @@ TEST_CASE("attention_probe program: --graph writes the autograd graph and render
       CAPTURE(leaf);
       CHECK(dot.find(leaf) != std::string::npos);
     }
-  CHECK(dot.find("SigmoidBackward") != std::string::npos);  // an op of the gate, named as torch does
+  CHECK(dot.find("SigmoidBackward") != std::string::npos);  // the gate's op, torch's name
   CHECK_FALSE(std::filesystem::exists(dir.file("cbam.svg")));
 
   // A stand-in dot that writes its format into the output file it is given.

@@ -89,9 +89,11 @@ TEST_CASE("gradcam: Grad-CAM and Grad-CAM++ of a pooled linear network are its c
       CHECK(cam.map.width == W);
       const std::vector<double> want = expected_cam(c, method);
       REQUIRE(cam.map.values.size() == want.size());
-      for (size_t i = 0; i < want.size(); ++i) CHECK(cam.map.values[i] == doctest::Approx(want[i]).epsilon(1e-12));
+      for (size_t i = 0; i < want.size(); ++i)
+        CHECK(cam.map.values[i] == doctest::Approx(want[i]).epsilon(1e-12));
       const std::vector<double> scores = expected_scores();
-      for (size_t i = 0; i < scores.size(); ++i) CHECK(cam.scores[i] == doctest::Approx(scores[i]).epsilon(1e-12));
+      for (size_t i = 0; i < scores.size(); ++i)
+        CHECK(cam.scores[i] == doctest::Approx(scores[i]).epsilon(1e-12));
     }
   // The maps are not all zero (the test would pass on an empty CAM otherwise).
   double total = 0;
@@ -116,9 +118,9 @@ TEST_CASE("gradcam: the top class by default; mode, hooks and gradients are left
 TEST_CASE("gradcam: unknown layers, classes out of range and layers without maps are errors") {
   auto net = tiny();
   const Tensor image = from_values(kImage, {K, H, W}, DType::Float64);
-  CHECK_THROWS_WITH_AS(viz::grad_cam(*net, image, "layer9"),
-                       doctest::Contains("no layer \"layer9\" in the network; its layers: 0, 1, 2, 3"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      viz::grad_cam(*net, image, "layer9"),
+      doctest::Contains("no layer \"layer9\" in the network; its layers: 0, 1, 2, 3"), Error);
   CHECK_THROWS_WITH_AS(viz::grad_cam(*net, image, "0", 3),
                        doctest::Contains("class 3 is out of range for 3 classes"), Error);
   CHECK_THROWS_WITH_AS(viz::grad_cam(*net, image, "3"),

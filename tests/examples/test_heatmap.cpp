@@ -65,7 +65,8 @@ TEST_CASE("heatmap: bilinear resizing matches F.interpolate with align_corners=F
   const double e[4] = {0, 0.25, 0.75, 1};
   REQUIRE(up.values.size() == 16);
   for (int y = 0; y < 4; ++y)
-    for (int x = 0; x < 4; ++x) CHECK(up.values[size_t(y * 4 + x)] == doctest::Approx(2 * e[y] + e[x]));
+    for (int x = 0; x < 4; ++x)
+      CHECK(up.values[size_t(y * 4 + x)] == doctest::Approx(2 * e[y] + e[x]));
   // Down by 2: each output averages a 2x2 block (v = 4 y + x).
   Map m{4, 4, {}};
   for (int i = 0; i < 16; ++i) m.values.push_back(i);
@@ -74,7 +75,9 @@ TEST_CASE("heatmap: bilinear resizing matches F.interpolate with align_corners=F
   // Same size: unchanged; and the two axes scale independently (1x3 -> 2x6).
   CHECK(viz::resize_bilinear(m, 4, 4).values == m.values);
   const Map wide = viz::resize_bilinear(Map{1, 3, {0, 3, 6}}, 2, 6);
-  CHECK(wide.values == std::vector<double>{0, 0.75, 2.25, 3.75, 5.25, 6, 0, 0.75, 2.25, 3.75, 5.25, 6});
+  const std::vector<double> row = {0, 0.75, 2.25, 3.75, 5.25, 6};
+  CHECK(wide.values == std::vector<double>{row[0], row[1], row[2], row[3], row[4], row[5], row[0],
+                                           row[1], row[2], row[3], row[4], row[5]});
   CHECK_THROWS_AS(viz::resize_bilinear(Map{2, 2, {0, 1, 2}}, 4, 4), Error);
   CHECK_THROWS_AS(viz::resize_bilinear(m, 0, 4), Error);
 }
