@@ -62,12 +62,6 @@ Taps taps(int64_t out_index, int64_t in, int64_t out) {
   return {i0, std::min(i0 + 1, in - 1), std::clamp(src - double(i0), 0.0, 1.0)};
 }
 
-Map channel_map(const plot::Canvas& image, int c) {
-  Map m{image.h, image.w, std::vector<double>(size_t(image.w) * size_t(image.h))};
-  for (size_t i = 0; i < m.values.size(); ++i) m.values[i] = image.rgb[3 * i + size_t(c)];
-  return m;
-}
-
 }  // namespace
 
 Colormap parse_colormap(const std::string& name) {
@@ -102,6 +96,19 @@ Map resize_bilinear(const Map& m, int64_t height, int64_t width) {
   return out;
 }
 
+plot::Canvas resize_picture(const plot::Canvas& image, int width, int height) {
+  FOVEA_CHECK(image.w >= 1 && image.h >= 1, "heatmap: resize of an empty picture");
+  plot::Canvas out(width, height);
+  for (int c = 0; c < 3; ++c) {
+    Map m{image.h, image.w, std::vector<double>(size_t(image.w) * size_t(image.h))};
+    for (size_t i = 0; i < m.values.size(); ++i) m.values[i] = image.rgb[3 * i + size_t(c)];
+    const Map r = resize_bilinear(m, height, width);
+    for (size_t i = 0; i < r.values.size(); ++i)
+      out.rgb[3 * i + size_t(c)] = uint8_t(std::lround(std::clamp(r.values[i], 0.0, 255.0)));
+  }
+  return out;
+}
+
 plot::Canvas heatmap_picture(const plot::Canvas* image, const Map& map, const HeatmapStyle& s) {
   check_map(map);
   FOVEA_CHECK(s.size >= 8 && s.size <= 8192, "heatmap: size ", s.size, " is not in [8, 8192]");
@@ -119,9 +126,7 @@ plot::Canvas heatmap_picture(const plot::Canvas* image, const Map& map, const He
   const int dh = src_h >= src_w ? s.size : std::max(1, int(std::lround(s.size * src_h / src_w)));
   const int dw = src_w >= src_h ? s.size : std::max(1, int(std::lround(s.size * src_w / src_h)));
   const Map heat = resize_bilinear(map, dh, dw);
-  std::array<Map, 3> base;
-  if (with_image)
-    for (int c = 0; c < 3; ++c) base[size_t(c)] = resize_bilinear(channel_map(*image, c), dh, dw);
+  const plot::Canvas base = with_image ? resize_picture(*image, dw, dh) : plot::Canvas();
 
   const std::string labels[3] = {plot::number_label(hi), plot::number_label((lo + hi) / 2),
                                  plot::number_label(lo)};
@@ -138,8 +143,7 @@ plot::Canvas heatmap_picture(const plot::Canvas* image, const Map& map, const He
       const uint32_t c = colour(t_of(heat.values[i]), s.colormap);
       double v[3];
       for (int k = 0; k < 3; ++k)
-        v[k] = alpha * channel_of(c, k) +
-               (with_image ? (1 - alpha) * base[size_t(k)].values[i] : 0);
+        v[k] = alpha * channel_of(c, k) + (with_image ? (1 - alpha) * base.rgb[3 * i + k] : 0);
       cv.dot(margin + x, top + y, pack(v[0], v[1], v[2]));
     }
 

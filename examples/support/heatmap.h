@@ -39,6 +39,9 @@ struct Map {
 // `map` resized to [height, width] (align_corners=False); any sizes >= 1, up or down.
 Map resize_bilinear(const Map& map, int64_t height, int64_t width);
 
+// `image` resized to width x height, each channel as resize_bilinear resizes a map.
+plot::Canvas resize_picture(const plot::Canvas& image, int width, int height);
+
 struct HeatmapStyle {
   Colormap colormap = Colormap::viridis;
   double alpha = 0.5;            // the map's weight over the image, in [0, 1]

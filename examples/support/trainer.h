@@ -85,6 +85,8 @@ struct Datasets {
   std::shared_ptr<const data::Dataset> train, test;  // --limit-train/--limit-test applied
   std::string source;   // the folder read
   std::string augment;  // the training pipeline actually used
+  // The normalisation every image got, per channel: image = (byte / 255 - mean) / stddev.
+  std::vector<double> mean, stddev;
 };
 Datasets load_datasets(const Config& config);
 

@@ -1,0 +1,176 @@
+// gradcam: where a trained network looks when it decides, by Grad-CAM or Grad-CAM++
+// (support/gradcam.h), drawn over the images it decided on, and beside it the same for a second
+// network (the plain ResNet next to the ResNet with attention, as the CBAM paper shows).
+//
+//   build/examples/gradcam --checkpoint runs/cbam --compare runs/plain --index 0 1 2 3
+//   build/examples/gradcam --checkpoint runs/cbam --image cat.png --class 3 --method gradcam++
+//
+// The checkpoints are examples/train's (a run folder or a checkpoint file): each network is
+// built from its run's configuration. Images are test-set images by index, or image files
+// (decoded, resized to the network's input, normalised as it was trained). The layer is the
+// network's last stage unless --layer names another (dotted, as in the model summary); the class
+// is each network's top class unless --class gives one. Writes into --out: input_<i>.png,
+// cam<k>_<i>.png for network k = 1, 2, and index.html with the pictures and each network's
+// top-5 classes. Any error is printed with its reason, exit status 1.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include "engine/core/error.h"
+#include "support/gradcam.h"
+#include "support/heatmap.h"
+#include "support/html_page.h"
+#include "support/images.h"
+#include "support/trained.h"
+
+namespace fs = std::filesystem;
+using namespace fovea;
+
+namespace {
+
+struct Options {
+  std::string checkpoint, compare, data, layer, method = "gradcam", colormap = "jet";
+  std::vector<int64_t> indices;
+  std::vector<std::string> images;
+  int64_t class_index = -1;
+  double alpha = 0.5;
+  int size = 224;
+  std::string out = "runs/gradcam";
+};
+
+struct Input {
+  std::string name;  // "test image 3" or the file
+  Tensor image;      // normalised [C, H, W]
+  int64_t label = -1;
+};
+
+// The last stage of a ResNet ("layer3", "layer4"): Grad-CAM's usual layer.
+std::string default_layer(const nn::Module& net) {
+  std::string last;
+  for (const auto& [name, child] : net.named_children())
+    if (name.rfind("layer", 0) == 0) last = name;
+  FOVEA_CHECK(!last.empty(), "gradcam: this network has no stage named layer*; give --layer");
+  return last;
+}
+
+std::vector<Input> inputs(const Options& o, const train::Trained& t) {
+  std::vector<Input> in;
+  for (int64_t i : o.indices) {
+    FOVEA_CHECK(i >= 0 && i < t.data.test->size(), "gradcam: --index ", i,
+                " is outside the test set (", t.data.test->size(), " images)");
+    const data::Example e = t.data.test->get(i);
+    in.push_back({"test image " + std::to_string(i), e.image, e.label});
+  }
+  const auto [c, h, w] = t.data.test->image_shape();
+  for (const std::string& path : o.images)
+    in.push_back({path, viz::load_input_image(path, c, h, w, t.data.mean, t.data.stddev), -1});
+  FOVEA_CHECK(!in.empty(), "gradcam: no images: give --index N or --image FILE");
+  return in;
+}
+
+std::string class_name(const train::Trained& t, int64_t k) {
+  const auto& names = t.data.test->class_names();
+  return size_t(k) < names.size() ? names[size_t(k)] : "class " + std::to_string(k);
+}
+
+// "cat 81.2%" lines of the top five classes by softmax probability.
+std::string top5(const train::Trained& t, const std::vector<double>& scores) {
+  const double top = *std::max_element(scores.begin(), scores.end());
+  double total = 0;
+  for (double s : scores) total += std::exp(s - top);
+  std::vector<size_t> order(scores.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+  std::ostringstream os;
+  for (size_t i = 0; i < std::min<size_t>(5, order.size()); ++i) {
+    char p[32];
+    std::snprintf(p, sizeof p, "%.1f%%", 100 * std::exp(scores[order[i]] - top) / total);
+    os << (i ? "\n" : "") << class_name(t, int64_t(order[i])) << " " << p;
+  }
+  return os.str();
+}
+
+int run(const Options& o) {
+  std::vector<train::Trained> nets;
+  nets.push_back(train::load_trained(o.checkpoint, o.data));
+  if (!o.compare.empty()) nets.push_back(train::load_trained(o.compare, o.data));
+  if (nets.size() == 2)
+    FOVEA_CHECK(nets[0].data.test->image_shape() == nets[1].data.test->image_shape() &&
+                    nets[0].config.dataset == nets[1].config.dataset,
+                "gradcam: --compare ", o.compare, " trained on ", nets[1].config.dataset,
+                " images, ", o.checkpoint, " on ", nets[0].config.dataset,
+                ": the networks must see the same images");
+  const viz::CamMethod method = viz::parse_cam_method(o.method);
+  viz::HeatmapStyle style;
+  style.colormap = viz::parse_colormap(o.colormap);
+  style.alpha = o.alpha;
+  style.size = o.size;
+  fs::create_directories(o.out);
+
+  std::vector<viz::PageRow> rows;
+  const std::vector<Input> images = inputs(o, nets[0]);
+  for (size_t i = 0; i < images.size(); ++i) {
+    const Input& in = images[i];
+    viz::PageRow row;
+    row.heading = in.name + (in.label >= 0 ? " (" + class_name(nets[0], in.label) + ")" : "");
+    const plot::Canvas picture = viz::to_picture(in.image, nets[0].data.mean, nets[0].data.stddev);
+    const std::string input_file = "input_" + std::to_string(i) + ".png";
+    const int longer = std::max(picture.w, picture.h);  // shown at the maps' size
+    plot::save_png(viz::resize_picture(picture, o.size * picture.w / longer,
+                                       o.size * picture.h / longer),
+                   (fs::path(o.out) / input_file).string(), "gradcam");
+    row.figures.push_back({input_file, in.name});
+    for (size_t k = 0; k < nets.size(); ++k) {
+      train::Trained& t = nets[k];
+      const std::string layer = o.layer.empty() ? default_layer(*t.model.net) : o.layer;
+      const viz::Cam cam = viz::grad_cam(*t.model.net, in.image, layer, o.class_index, method);
+      style.title = t.config.attention + " " + layer;
+      const std::string file = "cam" + std::to_string(k + 1) + "_" + std::to_string(i) + ".png";
+      viz::write_heatmap_png((fs::path(o.out) / file).string(), &picture, cam.map, style);
+      row.figures.push_back({file, (k ? o.compare : o.checkpoint) + "\n" + o.method + " of " +
+                                       class_name(t, cam.class_index) + " at " + layer});
+      row.note += std::string(k ? "\n\n" : "") + t.config.attention + ": " + top5(t, cam.scores);
+    }
+    rows.push_back(row);
+  }
+  const std::string page = (fs::path(o.out) / "index.html").string();
+  viz::write_html_page(page, "Grad-CAM: " + o.checkpoint,
+                       o.method + "; colour map " + o.colormap + "; each map scaled to its own "
+                       "smallest and largest value.",
+                       rows);
+  std::cout << "gradcam: " << images.size() << " images, " << nets.size() << " network"
+            << (nets.size() > 1 ? "s" : "") << ": " << page << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"Grad-CAM of trained networks over their images, as PNG pictures and a page"};
+  app.add_option("--checkpoint", o.checkpoint, "run folder or checkpoint of examples/train")
+      ->required();
+  app.add_option("--compare", o.compare, "a second run shown beside the first (the plain one)");
+  app.add_option("--data", o.data, "the data folder, when it moved since training");
+  app.add_option("--index", o.indices, "test-set images by index");
+  app.add_option("--image", o.images, "image files (any format stb_image reads)");
+  app.add_option("--layer", o.layer, "the layer explained (default: the last stage, layer3/4)");
+  app.add_option("--class", o.class_index, "the class explained (default: the top class)");
+  app.add_option("--method", o.method, "gradcam or gradcam++")->capture_default_str();
+  app.add_option("--colormap", o.colormap, "jet or viridis")->capture_default_str();
+  app.add_option("--alpha", o.alpha, "the map's weight over the image")->capture_default_str();
+  app.add_option("--size", o.size, "pixels of each picture's longer side")->capture_default_str();
+  app.add_option("--out", o.out, "output folder")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    std::cerr << "gradcam: error: " << e.what() << "\n";
+    return 1;
+  }
+}
