@@ -34,13 +34,18 @@ bool flat(const std::vector<double>& v) {
 // slots sum to 1 at every position) all average to the same value. `how` says which.
 std::vector<double> summary_of_maps(const std::vector<double>& v, size_t block,
                                     const std::string& what, std::string& how) {
-  const int64_t count = int64_t(v.size() / block);
+  const size_t count = v.size() / block;
   std::vector<double> mean = mean_of_blocks(v, block);
-  if (count > 1 && flat(mean) && !flat(v)) {
-    how = "the first of " + std::to_string(count) + " " + what + " (their mean is flat)";
-    return std::vector<double>(v.begin(), v.begin() + std::ptrdiff_t(block));
+  how = mean_over(int64_t(count), what);
+  if (count < 2 || !flat(mean)) return mean;
+  for (size_t k = 0; k < count; ++k) {  // maps that are flat themselves: the flat mean is right
+    std::vector<double> one(v.begin() + std::ptrdiff_t(k * block),
+                            v.begin() + std::ptrdiff_t((k + 1) * block));
+    if (flat(one)) continue;
+    how = "map " + std::to_string(k) + " of " + std::to_string(count) + " " + what +
+          " (their mean is flat)";
+    return one;
   }
-  how = mean_over(count, what);
   return mean;
 }
 
@@ -48,12 +53,14 @@ std::vector<double> summary_of_maps(const std::vector<double>& v, size_t block,
 
 MapPicture picture_of_map(const Tensor& value, int64_t height, int64_t width, int64_t query_y,
                           int64_t query_x) {
-  FOVEA_CHECK(value.defined() && value.dim() >= 1 && value.size(0) == 1,
+  FOVEA_CHECK(value.defined() && value.dim() >= 1,
               "attention map: expected one image's map [1, ...], got ",
               value.defined() ? shape_str(value.shape()) : std::string("an undefined tensor"));
   FOVEA_CHECK(height >= 1 && width >= 1, "attention map: the module's input size ", height, "x",
               width, " is not a size");
-  const Shape s(value.shape().begin() + 1, value.shape().end());  // without the image axis
+  // Without the image axis; a first axis of more than one is a module's groups folded into the
+  // batch (Shuffle Attention: [N G, ...]), read as one more leading axis.
+  const Shape s(value.shape().begin() + (value.size(0) == 1 ? 1 : 0), value.shape().end());
   const std::vector<double> v =
       value.detach().to(Device::cpu()).to(DType::Float64).contiguous().to_vector<double>();
   const int64_t L = height * width, n = int64_t(s.size());

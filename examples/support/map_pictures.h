@@ -9,7 +9,8 @@
 //                                          shown over the positions it attends to, mean over
 //                                          heads
 //   [K, ..., L]                            per-position weights, mean over the leading axes
-//                                          (a flat mean, maps normalised across K: the first)
+//                                          (when the mean is flat but a map is not, maps
+//                                          normalised across K, that map)
 //   [C] (size-1 axes dropped)              channel weights: bars
 //   any other, two axes or more            a matrix (branch x channel, key x key), the mean
 //                                          over all but the last two axes, drawn on its own
@@ -35,7 +36,8 @@ struct MapPicture {
   std::string how;              // "mean over 4 groups", "row of query (3, 5), mean over 2 heads"
 };
 
-// The picture of `value` ([1, ...]: one image) recorded by a module whose input was
+// The picture of `value` ([1, ...]: one image; a first axis of G > 1 is read as G groups that
+// the module folded into the batch, as Shuffle Attention does) recorded by a module whose input was
 // [1, C, height, width]. The query of an attention matrix is (query_y, query_x), the centre
 // when negative; outside the map it is an error.
 MapPicture picture_of_map(const Tensor& value, int64_t height, int64_t width,

@@ -71,7 +71,14 @@ TEST_CASE("map pictures: attention rows of a query, per-position weights, flat m
                             {1, 2, L}),
                           H, W);
   CHECK(slots.map.values == std::vector<double>{0.1, 0.2, 0.3, 0.4, 0.5, 0.6});
-  CHECK(slots.how == "the first of 2 maps (their mean is flat)");
+  CHECK(slots.how == "map 0 of 2 maps (their mean is flat)");
+  // Maps that differ by a constant only (each flat): their flat mean is the picture.
+  const viz::MapPicture constant =
+      viz::picture_of_map(t({0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8},
+                            {1, 2, L}),
+                          H, W);
+  CHECK(constant.map.values == std::vector<double>(6, 0.5));
+  CHECK(constant.how == "mean over 2 maps");
 }
 
 TEST_CASE("map pictures: channel weights, matrices, single values and bad maps") {
@@ -81,7 +88,8 @@ TEST_CASE("map pictures: channel weights, matrices, single values and bad maps")
   CHECK(se.weights == std::vector<double>{1, 2, 3, 4, 5, 6});
   CHECK(viz::picture_of_map(t({1, 2, 3, 4, 5, 6}, {1, L}), H, W).kind == MapKind::channel);
   // SK's branch weights [M, C, 1, 1]: a matrix.
-  const viz::MapPicture sk = viz::picture_of_map(t({1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 4, 1, 1}), H, W);
+  const viz::MapPicture sk =
+      viz::picture_of_map(t({1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 4, 1, 1}), H, W);
   CHECK(sk.kind == MapKind::matrix);
   CHECK(sk.map.height == 2);
   CHECK(sk.map.width == 4);
@@ -89,9 +97,14 @@ TEST_CASE("map pictures: channel weights, matrices, single values and bad maps")
   const viz::MapPicture one = viz::picture_of_map(t({0.25}, {1}), H, W);
   CHECK(one.kind == MapKind::value);
   CHECK(one.how == "one value: 0.25");
-  CHECK_THROWS_WITH_AS(viz::picture_of_map(t({1, 2}, {2}), H, W),
-                       doctest::Contains("one image's map [1, ...], got [2]"), Error);
+  // Groups folded into the batch (Shuffle Attention, 2 groups): one more leading axis.
+  const viz::MapPicture groups =
+      viz::picture_of_map(t({0, 1, 2, 3, 4, 5, 2, 3, 4, 5, 6, 7}, {2, 1, H, W}), H, W);
+  CHECK(groups.map.values == std::vector<double>{1, 2, 3, 4, 5, 6});
+  CHECK(groups.how == "mean over 2 maps");
+  CHECK(viz::picture_of_map(t({1, 2, 3, 4}, {2, 2, 1, 1}), H, W).kind == MapKind::matrix);
   CHECK_THROWS_AS(viz::picture_of_map(t({1}, {1}), 0, W), Error);
+  CHECK_THROWS_WITH_AS(viz::picture_of_map(Tensor(), H, W), doctest::Contains("undefined"), Error);
 }
 
 TEST_CASE("map pictures: each kind is written as a PNG; a single value is refused") {
