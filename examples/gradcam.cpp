@@ -14,10 +14,8 @@
 // top-5 classes. Any error is printed with its reason, exit status 1.
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 #include <iostream>
-#include <memory>
 #include <sstream>
 #include <vector>
 
@@ -43,12 +41,6 @@ struct Options {
   std::string out = "runs/gradcam";
 };
 
-struct Input {
-  std::string name;  // "test image 3" or the file
-  Tensor image;      // normalised [C, H, W]
-  int64_t label = -1;
-};
-
 // The last stage of a ResNet ("layer3", "layer4"): Grad-CAM's usual layer.
 std::string default_layer(const nn::Module& net) {
   std::string last;
@@ -56,43 +48,6 @@ std::string default_layer(const nn::Module& net) {
     if (name.rfind("layer", 0) == 0) last = name;
   FOVEA_CHECK(!last.empty(), "gradcam: this network has no stage named layer*; give --layer");
   return last;
-}
-
-std::vector<Input> inputs(const Options& o, const train::Trained& t) {
-  std::vector<Input> in;
-  for (int64_t i : o.indices) {
-    FOVEA_CHECK(i >= 0 && i < t.data.test->size(), "gradcam: --index ", i,
-                " is outside the test set (", t.data.test->size(), " images)");
-    const data::Example e = t.data.test->get(i);
-    in.push_back({"test image " + std::to_string(i), e.image, e.label});
-  }
-  const auto [c, h, w] = t.data.test->image_shape();
-  for (const std::string& path : o.images)
-    in.push_back({path, viz::load_input_image(path, c, h, w, t.data.mean, t.data.stddev), -1});
-  FOVEA_CHECK(!in.empty(), "gradcam: no images: give --index N or --image FILE");
-  return in;
-}
-
-std::string class_name(const train::Trained& t, int64_t k) {
-  const auto& names = t.data.test->class_names();
-  return size_t(k) < names.size() ? names[size_t(k)] : "class " + std::to_string(k);
-}
-
-// "cat 81.2%" lines of the top five classes by softmax probability.
-std::string top5(const train::Trained& t, const std::vector<double>& scores) {
-  const double top = *std::max_element(scores.begin(), scores.end());
-  double total = 0;
-  for (double s : scores) total += std::exp(s - top);
-  std::vector<size_t> order(scores.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
-  std::ostringstream os;
-  for (size_t i = 0; i < std::min<size_t>(5, order.size()); ++i) {
-    char p[32];
-    std::snprintf(p, sizeof p, "%.1f%%", 100 * std::exp(scores[order[i]] - top) / total);
-    os << (i ? "\n" : "") << class_name(t, int64_t(order[i])) << " " << p;
-  }
-  return os.str();
 }
 
 int run(const Options& o) {
@@ -113,11 +68,13 @@ int run(const Options& o) {
   fs::create_directories(o.out);
 
   std::vector<viz::PageRow> rows;
-  const std::vector<Input> images = inputs(o, nets[0]);
+  const std::vector<train::ShownImage> images =
+      train::shown_images(nets[0], o.indices, o.images, "gradcam");
   for (size_t i = 0; i < images.size(); ++i) {
-    const Input& in = images[i];
+    const train::ShownImage& in = images[i];
     viz::PageRow row;
-    row.heading = in.name + (in.label >= 0 ? " (" + class_name(nets[0], in.label) + ")" : "");
+    row.heading = in.name;
+    if (in.label >= 0) row.heading += " (" + train::class_name(nets[0], in.label) + ")";
     const plot::Canvas picture = viz::to_picture(in.image, nets[0].data.mean, nets[0].data.stddev);
     const std::string input_file = "input_" + std::to_string(i) + ".png";
     const int longer = std::max(picture.w, picture.h);  // shown at the maps' size
@@ -132,9 +89,11 @@ int run(const Options& o) {
       style.title = t.config.attention + " " + layer;
       const std::string file = "cam" + std::to_string(k + 1) + "_" + std::to_string(i) + ".png";
       viz::write_heatmap_png((fs::path(o.out) / file).string(), &picture, cam.map, style);
+      const std::string explained = train::class_name(t, cam.class_index);
       row.figures.push_back({file, (k ? o.compare : o.checkpoint) + "\n" + o.method + " of " +
-                                       class_name(t, cam.class_index) + " at " + layer});
-      row.note += std::string(k ? "\n\n" : "") + t.config.attention + ": " + top5(t, cam.scores);
+                                       explained + " at " + layer});
+      row.note += std::string(k ? "\n\n" : "") + t.config.attention + ": " +
+                  train::top5(t, cam.scores, "\n");
     }
     rows.push_back(row);
   }

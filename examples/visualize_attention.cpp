@@ -17,7 +17,6 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -45,12 +44,6 @@ struct Options {
   std::string out = "runs/attention";
 };
 
-struct Input {
-  std::string name;
-  Tensor image;  // normalised [C, H, W]
-  int64_t label = -1;
-};
-
 // The attention modules of `net` that --layer keeps, by dotted name.
 std::vector<std::string> attention_modules(nn::Module& net, const std::vector<std::string>& keep) {
   std::vector<std::string> all, kept;
@@ -68,41 +61,6 @@ std::vector<std::string> attention_modules(nn::Module& net, const std::vector<st
                names.str());
   }
   return kept;
-}
-
-std::vector<Input> inputs(const Options& o, const train::Trained& t) {
-  std::vector<Input> in;
-  for (int64_t i : o.indices) {
-    FOVEA_CHECK(i >= 0 && i < t.data.test->size(), "visualize_attention: --index ", i,
-                " is outside the test set (", t.data.test->size(), " images)");
-    const data::Example e = t.data.test->get(i);
-    in.push_back({"test image " + std::to_string(i), e.image, e.label});
-  }
-  const auto [c, h, w] = t.data.test->image_shape();
-  for (const std::string& path : o.images)
-    in.push_back({path, viz::load_input_image(path, c, h, w, t.data.mean, t.data.stddev), -1});
-  FOVEA_CHECK(!in.empty(), "visualize_attention: no images: give --index N or --image FILE");
-  return in;
-}
-
-std::string class_name(const train::Trained& t, int64_t k) {
-  const auto& names = t.data.test->class_names();
-  return size_t(k) < names.size() ? names[size_t(k)] : "class " + std::to_string(k);
-}
-
-std::string top5(const train::Trained& t, const Tensor& logits) {
-  const std::vector<double> p =
-      softmax(logits.to(DType::Float64), 1).contiguous().to_vector<double>();
-  std::vector<size_t> order(p.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
-  std::ostringstream os;
-  for (size_t i = 0; i < std::min<size_t>(5, order.size()); ++i) {
-    char pct[32];
-    std::snprintf(pct, sizeof pct, "%.1f%%", 100 * p[order[i]]);
-    os << (i ? ", " : "top 5: ") << class_name(t, int64_t(order[i])) << " " << pct;
-  }
-  return os.str();
 }
 
 // A file name from a map's dotted name.
@@ -140,17 +98,20 @@ int run(const Options& o) {
               o.query.empty() ? 0 : o.query[1], ") is outside the ", in_h, "x", in_w, " input");
 
   std::vector<viz::PageRow> rows;
-  const std::vector<Input> images = inputs(o, t);
+  const std::vector<train::ShownImage> images =
+      train::shown_images(t, o.indices, o.images, "visualize_attention");
   for (size_t i = 0; i < images.size(); ++i) {
-    const Input& in = images[i];
+    const train::ShownImage& in = images[i];
     Tensor logits;
     {
       NoGradGuard no_grad;
       logits = net(in.image.unsqueeze(0));
     }
     viz::PageRow row;
-    row.heading = in.name + (in.label >= 0 ? " (" + class_name(t, in.label) + ")" : "");
-    row.note = t.config.attention + ": " + top5(t, logits);
+    row.heading = in.name;
+    if (in.label >= 0) row.heading += " (" + train::class_name(t, in.label) + ")";
+    row.note = t.config.attention + ": top 5: " +
+               train::top5(t, logits.to(DType::Float64).contiguous().to_vector<double>(), ", ");
     const plot::Canvas picture = viz::to_picture(in.image, t.data.mean, t.data.stddev);
     const std::string input_file = "input_" + std::to_string(i) + ".png";
     const int longer = std::max(picture.w, picture.h);

@@ -1,10 +1,14 @@
 #include "support/trained.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "engine/core/error.h"
 #include "layers/checkpoint.h"
+#include "support/images.h"
 
 namespace fovea::train {
 
@@ -25,6 +29,46 @@ Trained load_trained(const std::string& path, const std::string& data) {
   t.model.net->eval();
   t.epoch = state.epoch;
   return t;
+}
+
+std::vector<ShownImage> shown_images(const Trained& t, const std::vector<int64_t>& indices,
+                                     const std::vector<std::string>& files,
+                                     const std::string& who) {
+  std::vector<ShownImage> shown;
+  for (int64_t i : indices) {
+    FOVEA_CHECK(i >= 0 && i < t.data.test->size(), who, ": --index ", i,
+                " is outside the test set (", t.data.test->size(), " images)");
+    const data::Example e = t.data.test->get(i);
+    shown.push_back({"test image " + std::to_string(i), e.image, e.label});
+  }
+  const auto [c, h, w] = t.data.test->image_shape();
+  for (const std::string& path : files)
+    shown.push_back({path, viz::load_input_image(path, c, h, w, t.data.mean, t.data.stddev), -1});
+  FOVEA_CHECK(!shown.empty(), who, ": no images: give --index N or --image FILE");
+  return shown;
+}
+
+std::string class_name(const Trained& t, int64_t k) {
+  const auto& names = t.data.test->class_names();
+  return k >= 0 && size_t(k) < names.size() ? names[size_t(k)] : "class " + std::to_string(k);
+}
+
+std::string top5(const Trained& t, const std::vector<double>& logits,
+                 const std::string& separator) {
+  FOVEA_CHECK(!logits.empty(), "top5: no scores");
+  const double top = *std::max_element(logits.begin(), logits.end());
+  double total = 0;  // softmax with the largest logit subtracted, so exp never overflows
+  for (double s : logits) total += std::exp(s - top);
+  std::vector<size_t> order(logits.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return logits[a] > logits[b]; });
+  std::ostringstream os;
+  for (size_t i = 0; i < std::min<size_t>(5, order.size()); ++i) {
+    char p[32];
+    std::snprintf(p, sizeof p, "%.1f%%", 100 * std::exp(logits[order[i]] - top) / total);
+    os << (i ? separator : "") << class_name(t, int64_t(order[i])) << " " << p;
+  }
+  return os.str();
 }
 
 }  // namespace fovea::train

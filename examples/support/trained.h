@@ -7,7 +7,9 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
+#include "engine/fovea.h"
 #include "support/recipe.h"
 #include "support/trainer.h"
 
@@ -26,5 +28,25 @@ struct Trained {
 // that is no checkpoint, one without the run's configuration, or data that is not there is an
 // error naming the file.
 Trained load_trained(const std::string& path, const std::string& data = "");
+
+// An image to look at with a trained network, as it sees it.
+struct ShownImage {
+  std::string name;    // "test image 3", or the file
+  Tensor image;        // normalised [C, H, W]
+  int64_t label = -1;  // the test set's label; -1 for a file
+};
+
+// Test-set images by index, then image files (decoded, resized to the network's input and
+// normalised as it was trained: support/images.h). An index outside the test set, no image at
+// all and a file that does not decode are errors; `who` (the program) begins each message.
+std::vector<ShownImage> shown_images(const Trained& t, const std::vector<int64_t>& indices,
+                                     const std::vector<std::string>& files,
+                                     const std::string& who);
+
+// The name of class k ("class 7" when the data set has no names).
+std::string class_name(const Trained& t, int64_t k);
+
+// "cat 81.2%<separator>dog 9.0%..." for the five classes of highest softmax probability.
+std::string top5(const Trained& t, const std::vector<double>& logits, const std::string& separator);
 
 }  // namespace fovea::train
