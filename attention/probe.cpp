@@ -1,6 +1,7 @@
 #include "attention/probe.h"
 
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -201,13 +202,17 @@ std::string on_path(const std::string& program) {
   std::istringstream dirs(path ? path : "");
   for (std::string dir; std::getline(dirs, dir, ':');) {
     const std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    struct stat info {};
+    if (stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0)
+      return candidate;
   }
   return "";
 }
 
-// Runs `argv` (no shell: paths with spaces or quotes stay one argument); its exit status.
-int run_program(const std::vector<std::string>& argv) {
+// Runs `argv` (no shell: paths with spaces or quotes stay one argument); "" when it exits with
+// status 0, else how it ended ("exit status 3", "killed by signal 9").
+std::string run_program(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -218,7 +223,9 @@ int run_program(const std::vector<std::string>& argv) {
   while (waitpid(pid, &status, 0) < 0)
     FOVEA_CHECK(errno == EINTR, "attention_probe: waiting for ", argv[0], ": ",
                 std::strerror(errno));
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status) == 0 ? "" : "exit status " + std::to_string(WEXITSTATUS(status));
+  return "killed by signal " + std::to_string(WTERMSIG(status));
 }
 
 }  // namespace
@@ -232,9 +239,9 @@ std::string render_graph(const std::string& dot_path) {
   std::string done;
   for (const char* format : {"svg", "png"}) {
     const std::string out = base.string() + "." + format;
-    const int status = run_program({dot, std::string("-T") + format, dot_path, "-o", out});
-    FOVEA_CHECK(status == 0, "attention_probe: `", dot, " -T", format, " ", dot_path, " -o ", out,
-                "` failed with exit status ", status);
+    const std::string failure = run_program({dot, std::string("-T") + format, dot_path, "-o", out});
+    FOVEA_CHECK(failure.empty(), "attention_probe: `", dot, " -T", format, " ", dot_path, " -o ",
+                out, "` failed: ", failure);
     done += (done.empty() ? "rendered " : " and ") + out;
   }
   return done;

@@ -14,6 +14,7 @@
 // top-5 classes. Any error is printed with its reason, exit status 1.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -60,6 +61,11 @@ int run(const Options& o) {
                 "gradcam: --compare ", o.compare, " trained on ", nets[1].config.dataset,
                 " images, ", o.checkpoint, " on ", nets[0].config.dataset,
                 ": the networks must see the same images");
+  if (nets.size() == 2)  // one normalised image is fed to both
+    FOVEA_CHECK(nets[0].data.mean == nets[1].data.mean &&
+                    nets[0].data.stddev == nets[1].data.stddev,
+                "gradcam: --compare ", o.compare, " normalises its images otherwise than ",
+                o.checkpoint, " (another data folder or subset?)");
   const viz::CamMethod method = viz::parse_cam_method(o.method);
   viz::HeatmapStyle style;
   style.colormap = viz::parse_colormap(o.colormap);
@@ -73,25 +79,26 @@ int run(const Options& o) {
   for (size_t i = 0; i < images.size(); ++i) {
     const train::ShownImage& in = images[i];
     viz::PageRow row;
-    row.heading = in.name;
-    if (in.label >= 0) row.heading += " (" + train::class_name(nets[0], in.label) + ")";
+    row.heading = train::heading(nets[0], in);
     const plot::Canvas picture = viz::to_picture(in.image, nets[0].data.mean, nets[0].data.stddev);
     const std::string input_file = "input_" + std::to_string(i) + ".png";
-    const int longer = std::max(picture.w, picture.h);  // shown at the maps' size
-    plot::save_png(viz::resize_picture(picture, o.size * picture.w / longer,
-                                       o.size * picture.h / longer),
-                   (fs::path(o.out) / input_file).string(), "gradcam");
+    viz::write_picture_png((fs::path(o.out) / input_file).string(), picture, o.size);
     row.figures.push_back({input_file, in.name});
     for (size_t k = 0; k < nets.size(); ++k) {
       train::Trained& t = nets[k];
       const std::string layer = o.layer.empty() ? default_layer(*t.model.net) : o.layer;
       const viz::Cam cam = viz::grad_cam(*t.model.net, in.image, layer, o.class_index, method);
       style.title = t.config.attention + " " + layer;
+      // A CAM is >= 0: its colours start at 0, so an all-zero map (a class the network does
+      // not see here) shows as nothing rather than as the middle colour of a flat map.
+      const bool zero = *std::max_element(cam.map.values.begin(), cam.map.values.end()) == 0;
+      style.lo = 0;
+      style.hi = zero ? 1 : NAN;
       const std::string file = "cam" + std::to_string(k + 1) + "_" + std::to_string(i) + ".png";
       viz::write_heatmap_png((fs::path(o.out) / file).string(), &picture, cam.map, style);
       const std::string explained = train::class_name(t, cam.class_index);
       row.figures.push_back({file, (k ? o.compare : o.checkpoint) + "\n" + o.method + " of " +
-                                       explained + " at " + layer});
+                                       explained + " at " + layer + (zero ? " (zero map)" : "")});
       row.note += std::string(k ? "\n\n" : "") + t.config.attention + ": " +
                   train::top5(t, cam.scores, "\n");
     }
@@ -122,8 +129,12 @@ int main(int argc, char** argv) {
   app.add_option("--class", o.class_index, "the class explained (default: the top class)");
   app.add_option("--method", o.method, "gradcam or gradcam++")->capture_default_str();
   app.add_option("--colormap", o.colormap, "jet or viridis")->capture_default_str();
-  app.add_option("--alpha", o.alpha, "the map's weight over the image")->capture_default_str();
-  app.add_option("--size", o.size, "pixels of each picture's longer side")->capture_default_str();
+  app.add_option("--alpha", o.alpha, "the map's weight over the image")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--size", o.size, "pixels of each picture's longer side")
+      ->check(CLI::Range(8, 8192))
+      ->capture_default_str();
   app.add_option("--out", o.out, "output folder")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {

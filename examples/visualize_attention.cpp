@@ -108,16 +108,12 @@ int run(const Options& o) {
       logits = net(in.image.unsqueeze(0));
     }
     viz::PageRow row;
-    row.heading = in.name;
-    if (in.label >= 0) row.heading += " (" + train::class_name(t, in.label) + ")";
+    row.heading = train::heading(t, in);
     row.note = t.config.attention + ": top 5: " +
                train::top5(t, logits.to(DType::Float64).contiguous().to_vector<double>(), ", ");
     const plot::Canvas picture = viz::to_picture(in.image, t.data.mean, t.data.stddev);
     const std::string input_file = "input_" + std::to_string(i) + ".png";
-    const int longer = std::max(picture.w, picture.h);
-    plot::save_png(viz::resize_picture(picture, o.size * picture.w / longer,
-                                       o.size * picture.h / longer),
-                   (fs::path(o.out) / input_file).string(), "visualize_attention");
+    viz::write_picture_png((fs::path(o.out) / input_file).string(), picture, o.size);
     row.figures.push_back({input_file, in.name});
     for (const auto& [name, value] : nn::attention_maps(net)) {
       const std::string module = name.substr(0, name.rfind('.'));
@@ -161,7 +157,9 @@ int main(int argc, char** argv) {
   app.add_option("--query", o.query, "row and column of the input whose attention is drawn")
       ->expected(2);
   app.add_option("--colormap", o.colormap, "viridis or jet")->capture_default_str();
-  app.add_option("--size", o.size, "pixels of each picture's longer side")->capture_default_str();
+  app.add_option("--size", o.size, "pixels of each picture's longer side")
+      ->check(CLI::Range(8, 8192))
+      ->capture_default_str();
   app.add_option("--out", o.out, "output folder")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {

@@ -113,10 +113,11 @@ Cam grad_cam(nn::Module& net, const Tensor& image, const std::string& layer_name
   Cam cam;
   cam.scores = doubles(scores);
   const int64_t classes = scores.size(1);
+  FOVEA_CHECK(class_index >= -1 && class_index < classes, "gradcam: class ", class_index,
+              " is out of range for ", classes, " classes (0 to ", classes - 1,
+              ", or -1 for the top class)");
   if (class_index < 0)
     class_index = std::max_element(cam.scores.begin(), cam.scores.end()) - cam.scores.begin();
-  FOVEA_CHECK(class_index < classes, "gradcam: class ", class_index, " is out of range for ",
-              classes, " classes");
   cam.class_index = class_index;
   sum(scores.select(1, class_index)).backward();
 

@@ -109,6 +109,19 @@ plot::Canvas resize_picture(const plot::Canvas& image, int width, int height) {
   return out;
 }
 
+std::pair<int, int> display_size(int64_t width, int64_t height, int size) {
+  FOVEA_CHECK(width >= 1 && height >= 1 && size >= 1, "heatmap: a picture of ", width, "x",
+              height, " at size ", size);
+  const double scale = double(size) / double(std::max(width, height));
+  return {std::max(1, int(std::lround(scale * double(width)))),
+          std::max(1, int(std::lround(scale * double(height))))};
+}
+
+void write_picture_png(const std::string& path, const plot::Canvas& image, int size) {
+  const auto [w, h] = display_size(image.w, image.h, size);
+  plot::save_png(resize_picture(image, w, h), path, "heatmap");
+}
+
 plot::Canvas heatmap_picture(const plot::Canvas* image, const Map& map, const HeatmapStyle& s) {
   check_map(map);
   FOVEA_CHECK(s.size >= 8 && s.size <= 8192, "heatmap: size ", s.size, " is not in [8, 8192]");
@@ -121,10 +134,8 @@ plot::Canvas heatmap_picture(const plot::Canvas* image, const Map& map, const He
               lo, ", ", hi, "] is not a finite range with lo <= hi");
 
   // The picture keeps the source's aspect (the image's, or the map's without one).
-  const double src_h = double(with_image ? image->h : map.height);
-  const double src_w = double(with_image ? image->w : map.width);
-  const int dh = src_h >= src_w ? s.size : std::max(1, int(std::lround(s.size * src_h / src_w)));
-  const int dw = src_w >= src_h ? s.size : std::max(1, int(std::lround(s.size * src_w / src_h)));
+  const auto [dw, dh] = with_image ? display_size(image->w, image->h, s.size)
+                                   : display_size(map.width, map.height, s.size);
   const Map heat = resize_bilinear(map, dh, dw);
   const plot::Canvas base = with_image ? resize_picture(*image, dw, dh) : plot::Canvas();
 

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/canvas.h"
@@ -41,6 +42,13 @@ Map resize_bilinear(const Map& map, int64_t height, int64_t width);
 
 // `image` resized to width x height, each channel as resize_bilinear resizes a map.
 plot::Canvas resize_picture(const plot::Canvas& image, int width, int height);
+
+// {width, height} of a picture of a width x height source whose longer side is `size` pixels
+// (the other rounded, at least 1): every picture of one run is drawn at one scale.
+std::pair<int, int> display_size(int64_t width, int64_t height, int size);
+
+// `image` at display_size(..., size), written as a PNG at `path`: the input beside its maps.
+void write_picture_png(const std::string& path, const plot::Canvas& image, int size);
 
 struct HeatmapStyle {
   Colormap colormap = Colormap::viridis;

@@ -53,8 +53,8 @@ std::vector<double> summary_of_maps(const std::vector<double>& v, size_t block,
 
 MapPicture picture_of_map(const Tensor& value, int64_t height, int64_t width, int64_t query_y,
                           int64_t query_x) {
-  FOVEA_CHECK(value.defined() && value.dim() >= 1,
-              "attention map: expected one image's map [1, ...], got ",
+  FOVEA_CHECK(value.defined() && value.dim() >= 1 && value.numel() >= 1,
+              "attention map: expected one image's map [1, ...] (or [groups, ...]), got ",
               value.defined() ? shape_str(value.shape()) : std::string("an undefined tensor"));
   FOVEA_CHECK(height >= 1 && width >= 1, "attention map: the module's input size ", height, "x",
               width, " is not a size");
@@ -133,14 +133,27 @@ void write_map_png(const std::string& path, const MapPicture& p, const plot::Can
       write_heatmap_png(path, nullptr, p.map, s);
       return;
     case MapKind::channel: {
+      // Bars of 14 pixels stay readable up to 64 channels; beyond, the 64 largest in channel
+      // order (a 2048-channel stage would be a picture 29,000 pixels tall).
+      constexpr size_t kMaxBars = 64;
+      std::vector<size_t> shown(p.weights.size());
+      for (size_t i = 0; i < shown.size(); ++i) shown[i] = i;
       plot::BarChart chart;
       chart.title = title;
       chart.x_label = "weight";
-      for (size_t i = 0; i < p.weights.size(); ++i) {
+      if (shown.size() > kMaxBars) {
+        std::partial_sort(shown.begin(), shown.begin() + kMaxBars, shown.end(),
+                          [&](size_t a, size_t b) { return p.weights[a] > p.weights[b]; });
+        shown.resize(kMaxBars);
+        std::sort(shown.begin(), shown.end());
+        chart.title += " (the " + std::to_string(kMaxBars) + " largest of " +
+                       std::to_string(p.weights.size()) + ")";
+      }
+      for (size_t i : shown) {
         chart.labels.push_back(std::to_string(i));
         chart.values.push_back(p.weights[i]);
       }
-      plot::write_bar_chart_png(path, chart, 600, 110 + 14 * int(p.weights.size()));
+      plot::write_bar_chart_png(path, chart, 600, 110 + 14 * int(shown.size()));
       return;
     }
     case MapKind::value:

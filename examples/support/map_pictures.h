@@ -11,7 +11,7 @@
 //   [K, ..., L]                            per-position weights, mean over the leading axes
 //                                          (when the mean is flat but a map is not, maps
 //                                          normalised across K, that map)
-//   [C] (size-1 axes dropped)              channel weights: bars
+//   [C] (size-1 axes dropped)              channel weights: bars (the 64 largest when C > 64)
 //   any other, two axes or more            a matrix (branch x channel, key x key), the mean
 //                                          over all but the last two axes, drawn on its own
 //   one value                              not drawn: its value in the caption
@@ -33,7 +33,8 @@ struct MapPicture {
   MapKind kind = MapKind::value;
   Map map;                      // spatial: [H, W]; matrix: [rows, columns]
   std::vector<double> weights;  // channel: one per channel; value: the one value
-  std::string how;              // "mean over 4 groups", "row of query (3, 5), mean over 2 heads"
+  std::string how;              // "mean over 8 maps", "attention of position (3, 5), mean over
+                                // 2 heads", "one value: 0.42"
 };
 
 // The picture of `value` ([1, ...]: one image; a first axis of G > 1 is read as G groups that

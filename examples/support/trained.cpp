@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -13,14 +14,19 @@
 namespace fovea::train {
 
 Trained load_trained(const std::string& path, const std::string& data) {
-  std::ostringstream skipped;  // a folder's damaged checkpoints passed over (not reported here)
+  std::ostringstream skipped;  // a folder's damaged checkpoints passed over
   Trained t;
   t.checkpoint = nn::resolve_checkpoint(path, skipped);
   const nn::TrainingState state = nn::read_checkpoint_state(t.checkpoint);
   FOVEA_CHECK(state.extra.contains("config"), t.checkpoint,
               ": the checkpoint holds no run configuration (\"extra.config\"); was it written "
               "by examples/train?");
-  t.config = config_from_json(state.extra.at("config").dump());
+  try {
+    t.config = config_from_json(state.extra.at("config").dump());
+  } catch (const Error& e) {
+    FOVEA_FAIL(t.checkpoint, ": ", e.what());
+  }
+  if (!skipped.str().empty()) std::cerr << skipped.str();  // an older checkpoint is being used
   if (!data.empty()) t.config.data = data;
   t.config.device = "cpu";
   t.data = load_datasets(t.config);
@@ -51,6 +57,10 @@ std::vector<ShownImage> shown_images(const Trained& t, const std::vector<int64_t
 std::string class_name(const Trained& t, int64_t k) {
   const auto& names = t.data.test->class_names();
   return k >= 0 && size_t(k) < names.size() ? names[size_t(k)] : "class " + std::to_string(k);
+}
+
+std::string heading(const Trained& t, const ShownImage& image) {
+  return image.label < 0 ? image.name : image.name + " (" + class_name(t, image.label) + ")";
 }
 
 std::string top5(const Trained& t, const std::vector<double>& logits,

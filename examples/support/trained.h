@@ -46,6 +46,9 @@ std::vector<ShownImage> shown_images(const Trained& t, const std::vector<int64_t
 // The name of class k ("class 7" when the data set has no names).
 std::string class_name(const Trained& t, int64_t k);
 
+// "test image 3 (cat)", or the file's name: a heading for the image's pictures.
+std::string heading(const Trained& t, const ShownImage& image);
+
 // "cat 81.2%<separator>dog 9.0%..." for the five classes of highest softmax probability.
 std::string top5(const Trained& t, const std::vector<double>& logits, const std::string& separator);
 

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "engine/core/error.h"
@@ -101,7 +102,52 @@ TEST_CASE("gradcam: Grad-CAM and Grad-CAM++ of a pooled linear network are its c
   CHECK(total > 0.5);
 }
 
-TEST_CASE("gradcam: the top class by default; mode, hooks and gradients are left as they were") {
+// A fixed mask between the ReLU and the pooling makes the gradient differ by position:
+// dS_c / dA_kij = W_ck M_ij / hw, so Grad-CAM++'s per-position weights a_kij differ too.
+struct Mask : nn::Module {
+  Tensor mask;  // [1, 1, H, W]
+  explicit Mask(Tensor m) : nn::Module("Mask"), mask(std::move(m)) {}
+  Tensor forward(const Tensor& x) override { return x * mask; }
+};
+
+TEST_CASE("gradcam: Grad-CAM++ with gradients that differ by position is its closed form") {
+  const std::vector<double> m = {1.0, 0.5, 2.0, -1.0, 0.25, 3.0};
+  auto fc = std::make_shared<nn::Linear>(K, CLASSES, true, DType::Float64);
+  fc->weight.detach().copy_(from_values(kWeight, {CLASSES, K}, DType::Float64));
+  fc->bias.detach().copy_(from_values(kBias, {CLASSES}, DType::Float64));
+  nn::Sequential net({std::make_shared<nn::ReLU>(),
+                      std::make_shared<Mask>(from_values(m, {1, 1, H, W}, DType::Float64)),
+                      std::make_shared<nn::AdaptiveAvgPool2d>(1), std::make_shared<nn::Flatten>(),
+                      fc});
+  const Tensor image = from_values(kImage, {K, H, W}, DType::Float64);
+  for (int64_t c = 0; c < CLASSES; ++c) {
+    CAPTURE(c);
+    std::vector<double> want(HW, 0.0), grad_cam(HW, 0.0);
+    for (int64_t k = 0; k < K; ++k) {
+      double s = 0, alpha_pp = 0, alpha = 0;
+      for (int64_t i = 0; i < HW; ++i) s += a(k, i);
+      for (int64_t i = 0; i < HW; ++i) {
+        const double g = kWeight[size_t(c * K + k)] * m[size_t(i)] / HW;
+        alpha += g / HW;
+        alpha_pp += g * g / (2 * g * g + s * g * g * g) * std::max(g, 0.0);
+      }
+      for (int64_t i = 0; i < HW; ++i) {
+        want[size_t(i)] += alpha_pp * a(k, i);
+        grad_cam[size_t(i)] += alpha * a(k, i);
+      }
+    }
+    const viz::Cam pp = viz::grad_cam(net, image, "0", c, viz::CamMethod::gradcam_pp);
+    const viz::Cam plain = viz::grad_cam(net, image, "0", c, viz::CamMethod::gradcam);
+    for (int64_t i = 0; i < HW; ++i) {
+      CHECK(pp.map.values[size_t(i)] ==
+            doctest::Approx(std::max(want[size_t(i)], 0.0)).epsilon(1e-12));
+      CHECK(plain.map.values[size_t(i)] ==
+            doctest::Approx(std::max(grad_cam[size_t(i)], 0.0)).epsilon(1e-12));
+    }
+  }
+}
+
+TEST_CASE("gradcam: the top class by default; mode restored, hook removed, gradients cleared") {
   auto net = tiny();
   net->train();
   const Tensor image = from_values(kImage, {1, K, H, W}, DType::Float64);
@@ -110,7 +156,9 @@ TEST_CASE("gradcam: the top class by default; mode, hooks and gradients are left
   CHECK(cam.class_index == std::max_element(s.begin(), s.end()) - s.begin());
   CHECK(net->is_training());
   for (const Tensor& p : net->parameters()) CHECK_FALSE(p.grad().defined());
-  // A second call sees no hook left over from the first (its map is the same).
+  // A hook left on the layer would write into grad_cam's dead stack frame on this forward:
+  // AddressSanitizer (CI's sanitizer stage, detect_stack_use_after_return) reports it.
+  (*net)(image);
   const viz::Cam again = viz::grad_cam(*net, image, "0");
   CHECK(again.map.values == cam.map.values);
 }
@@ -122,7 +170,10 @@ TEST_CASE("gradcam: unknown layers, classes out of range and layers without maps
       viz::grad_cam(*net, image, "layer9"),
       doctest::Contains("no layer \"layer9\" in the network; its layers: 0, 1, 2, 3"), Error);
   CHECK_THROWS_WITH_AS(viz::grad_cam(*net, image, "0", 3),
-                       doctest::Contains("class 3 is out of range for 3 classes"), Error);
+                       doctest::Contains("class 3 is out of range for 3 classes (0 to 2, or -1"),
+                       Error);
+  CHECK_THROWS_WITH_AS(viz::grad_cam(*net, image, "0", -2),
+                       doctest::Contains("class -2 is out of range"), Error);
   CHECK_THROWS_WITH_AS(viz::grad_cam(*net, image, "3"),
                        doctest::Contains("gives [1, 3]; Grad-CAM needs maps [1, K, h, w]"), Error);
   CHECK_THROWS_WITH_AS(viz::grad_cam(*net, from_values({1, 2}, {2}, DType::Float64), "0"),
@@ -131,4 +182,5 @@ TEST_CASE("gradcam: unknown layers, classes out of range and layers without maps
                        Error);
   CHECK(viz::parse_cam_method("gradcam++") == viz::CamMethod::gradcam_pp);
   for (const Tensor& p : net->parameters()) CHECK_FALSE(p.grad().defined());  // after errors too
+  CHECK(net->is_training());  // a new module trains: each error restored that mode
 }

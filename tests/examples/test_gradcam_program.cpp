@@ -2,7 +2,6 @@
 // plain one, on the toy data of toy_training.h): the pictures and the page that shows them,
 // an image file as input, and each bad input an error with its reason and exit status 1.
 #include <doctest/doctest.h>
-#include <stb/stb_image.h>
 
 #include <filesystem>
 #include <sstream>
@@ -10,24 +9,13 @@
 #include <vector>
 
 #include "support/canvas.h"
+#include "support/png_size.h"
 #include "support/shell.h"
 #include "toy_training.h"
 
 using namespace fovea;
+using fovea::test::png_size;
 using fovea::test::run_command;
-
-namespace {
-
-// Width and height of a PNG (0, 0 when it does not decode).
-std::pair<int, int> png_size(const std::string& path) {
-  int w = 0, h = 0, c = 0;
-  unsigned char* img = stbi_load(path.c_str(), &w, &h, &c, 3);
-  if (!img) return {0, 0};
-  stbi_image_free(img);
-  return {w, h};
-}
-
-}  // namespace
 
 TEST_CASE("gradcam program: pictures of two networks side by side, a page, and its errors") {
   test::TempDir data, runs;

@@ -13,6 +13,8 @@
 
 #include "engine/core/error.h"
 #include "support/heatmap.h"
+#include "support/png_size.h"
+#include "support/temp_files.h"
 
 using namespace fovea;
 using viz::Colormap;
@@ -78,6 +80,10 @@ TEST_CASE("heatmap: bilinear resizing matches F.interpolate with align_corners=F
   const std::vector<double> row = {0, 0.75, 2.25, 3.75, 5.25, 6};
   CHECK(wide.values == std::vector<double>{row[0], row[1], row[2], row[3], row[4], row[5], row[0],
                                            row[1], row[2], row[3], row[4], row[5]});
+  // A ratio that is not whole: 1x3 -> 1x7 samples at (x + 0.5) 3/7 - 0.5.
+  const Map seven = viz::resize_bilinear(Map{1, 3, {0, 1, 2}}, 1, 7);
+  const double want7[7] = {0, 1.0 / 7, 4.0 / 7, 1, 10.0 / 7, 13.0 / 7, 2};
+  for (int x = 0; x < 7; ++x) CHECK(seven.values[size_t(x)] == doctest::Approx(want7[x]));
   CHECK_THROWS_AS(viz::resize_bilinear(Map{2, 2, {0, 1, 2}}, 4, 4), Error);
   CHECK_THROWS_AS(viz::resize_bilinear(m, 0, 4), Error);
 }
@@ -122,6 +128,14 @@ TEST_CASE("heatmap: a known map gives known pixels, over an image and alone") {
   CHECK(viz::heatmap_picture(nullptr, flat, style).at(margin + 4, top + 4) == 0x21908C);
 }
 
+TEST_CASE("heatmap: display sizes keep the aspect, the longer side at the size asked") {
+  CHECK(viz::display_size(32, 16, 64) == std::pair<int, int>{64, 32});
+  CHECK(viz::display_size(2, 3, 32) == std::pair<int, int>{21, 32});  // 21.33 rounds down
+  CHECK(viz::display_size(3, 2, 32) == std::pair<int, int>{32, 21});
+  CHECK(viz::display_size(1, 1000, 8) == std::pair<int, int>{1, 8});  // never 0 wide
+  CHECK_THROWS_AS(viz::display_size(0, 4, 8), Error);
+}
+
 TEST_CASE("heatmap: the picture keeps the image's aspect and its title, and is written as PNG") {
   viz::HeatmapStyle style;
   style.size = 64;
@@ -129,8 +143,8 @@ TEST_CASE("heatmap: the picture keeps the image's aspect and its title, and is w
   plot::Canvas image(32, 16);  // 32 wide, 16 high
   const plot::Canvas cv = viz::heatmap_picture(&image, columns8(), style);
   CHECK(cv.h == 34 + 32 + 10);  // title band, 64 * 16 / 32 rows, margin
-  const std::string path =
-      (std::filesystem::temp_directory_path() / "fovea_test_heatmap.png").string();
+  test::TempDir dir;
+  const std::string path = dir.file("heatmap.png");
   viz::write_heatmap_png(path, &image, columns8(), style);
   int w = 0, h = 0, c = 0;
   unsigned char* png = stbi_load(path.c_str(), &w, &h, &c, 3);
@@ -139,7 +153,9 @@ TEST_CASE("heatmap: the picture keeps the image's aspect and its title, and is w
   CHECK(h == cv.h);
   CHECK(std::vector<unsigned char>(png, png + size_t(w) * size_t(h) * 3) == cv.rgb);
   stbi_image_free(png);
-  std::remove(path.c_str());
+  // The input picture beside the maps: the same scale.
+  viz::write_picture_png(dir.file("input.png"), image, 64);
+  CHECK(test::png_size(dir.file("input.png")) == std::pair<int, int>{64, 32});
   CHECK_THROWS_AS(viz::write_heatmap_png("/nonexistent-dir/x.png", nullptr, columns8(), style),
                   Error);
 }

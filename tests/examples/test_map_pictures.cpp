@@ -3,7 +3,6 @@
 // row and column profiles, attention rows of a query, per-position weights (and the first map
 // when their mean is flat), channel weights, matrices, single values; the PNGs; the errors.
 #include <doctest/doctest.h>
-#include <stb/stb_image.h>
 
 #include <filesystem>
 #include <string>
@@ -12,6 +11,8 @@
 #include "engine/core/error.h"
 #include "engine/fovea.h"
 #include "support/map_pictures.h"
+#include "support/png_size.h"
+#include "support/temp_files.h"
 
 using namespace fovea;
 using viz::MapKind;
@@ -105,32 +106,36 @@ TEST_CASE("map pictures: channel weights, matrices, single values and bad maps")
   CHECK(viz::picture_of_map(t({1, 2, 3, 4}, {2, 2, 1, 1}), H, W).kind == MapKind::matrix);
   CHECK_THROWS_AS(viz::picture_of_map(t({1}, {1}), 0, W), Error);
   CHECK_THROWS_WITH_AS(viz::picture_of_map(Tensor(), H, W), doctest::Contains("undefined"), Error);
+  CHECK_THROWS_WITH_AS(viz::picture_of_map(t({}, {1, 0}), H, W), doctest::Contains("got [1, 0]"),
+                       Error);
 }
 
 TEST_CASE("map pictures: each kind is written as a PNG; a single value is refused") {
-  const std::string dir = std::filesystem::temp_directory_path().string();
+  test::TempDir tmp;
+  const std::string dir = tmp.path.string();
   viz::HeatmapStyle style;
   style.size = 32;
   plot::Canvas image(W, H);
-  const auto size_of = [](const std::string& path) {
-    int w = 0, h = 0, c = 0;
-    unsigned char* p = stbi_load(path.c_str(), &w, &h, &c, 3);
-    if (p) stbi_image_free(p);
-    return std::pair<int, int>{w, h};
-  };
-  const std::string spatial = dir + "/fovea_test_map_spatial.png";
+  const auto size_of = [](const std::string& path) { return test::png_size(path); };
+  const std::string spatial = dir + "/spatial.png";
   viz::write_map_png(spatial, viz::picture_of_map(t({0, 1, 2, 3, 4, 5}, {1, 1, H, W}), H, W),
                      &image, "spatial", style);
   CHECK(size_of(spatial).second == 34 + 32 * H / W + 10);  // the image's aspect, under a title
-  const std::string bars = dir + "/fovea_test_map_bars.png";
+  const std::string bars = dir + "/bars.png";
   viz::write_map_png(bars, viz::picture_of_map(t({1, 2, 3, 4}, {1, 4}), H, W), nullptr, "se",
                      style);
   CHECK(size_of(bars) == std::pair<int, int>{600, 110 + 14 * 4});
-  const std::string matrix = dir + "/fovea_test_map_matrix.png";
+  const std::string matrix = dir + "/matrix.png";
   viz::write_map_png(matrix, viz::picture_of_map(t({1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 4}), H, W),
                      nullptr, "sk", style);
   CHECK(size_of(matrix).second == 34 + 16 + 10);  // 2 x 4 drawn 32 wide
-  for (const auto& f : {spatial, bars, matrix}) std::filesystem::remove(f);
+  // 100 channels: the 64 largest as bars.
+  std::vector<double> hundred(100);
+  for (int i = 0; i < 100; ++i) hundred[size_t(i)] = i % 7;
+  const std::string many = dir + "/many.png";
+  viz::write_map_png(many, viz::picture_of_map(t(hundred, {1, 100}), H, W), nullptr, "wide",
+                     style);
+  CHECK(size_of(many) == std::pair<int, int>{600, 110 + 14 * 64});
   CHECK_THROWS_WITH_AS(viz::write_map_png(dir + "/x.png", viz::picture_of_map(t({2}, {1}), H, W),
                                           nullptr, "ba2m.weight", style),
                        doctest::Contains("is one value"), Error);

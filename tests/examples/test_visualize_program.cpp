@@ -3,30 +3,19 @@
 // weights as bars), the page with the top-5 classes, --layer and --query, and each bad input an
 // error with its reason and exit status 1 (a network without attention among them).
 #include <doctest/doctest.h>
-#include <stb/stb_image.h>
 
 #include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "support/png_size.h"
 #include "support/shell.h"
 #include "toy_training.h"
 
 using namespace fovea;
+using fovea::test::png_size;
 using fovea::test::run_command;
-
-namespace {
-
-std::pair<int, int> png_size(const std::string& path) {
-  int w = 0, h = 0, c = 0;
-  unsigned char* img = stbi_load(path.c_str(), &w, &h, &c, 3);
-  if (!img) return {0, 0};
-  stbi_image_free(img);
-  return {w, h};
-}
-
-}  // namespace
 
 TEST_CASE("visualize_attention program: a picture per map of the kept modules, a page, errors") {
   test::TempDir data, runs;
@@ -65,6 +54,24 @@ TEST_CASE("visualize_attention program: a picture per map of the kept modules, a
   REQUIRE(kept.exit_code == 0);
   CHECK(std::filesystem::exists(one + "/0_layer2.0.cbam.spatial.png"));
   CHECK_FALSE(std::filesystem::exists(one + "/0_layer1.0.cbam.spatial.png"));
+
+  // SAGAN's attention matrix: the row of the query, given in input pixels (layer1 sees the
+  // 8 x 8 input itself, layer2 the 4 x 4 maps after its stride: the query halves there).
+  train::Config sagan = test::toy_config(data, runs.file("sagan"));
+  sagan.epochs = 1;
+  sagan.attention = "sagan";
+  train::run(sagan, log);
+  const std::string rows = runs.file("rows");
+  const auto query = run_command({FOVEA_VISUALIZE_BIN, "--checkpoint", runs.file("sagan"),
+                                  "--index", "0", "--layer", "layer1", "layer2", "--query", "2",
+                                  "5", "--out", rows});
+  INFO(query.output);
+  REQUIRE(query.exit_code == 0);
+  const std::string rows_page = test::read_file(rows + "/index.html");
+  CHECK(rows_page.find("layer1.0.sagan.attention<br>attention of position (2, 5)") !=
+        std::string::npos);
+  CHECK(rows_page.find("layer2.0.sagan.attention<br>attention of position (1, 2)") !=
+        std::string::npos);
 
   train::Config plain = test::toy_config(data, runs.file("plain"));
   plain.epochs = 1;
