@@ -147,7 +147,7 @@ TEST_CASE("gradcam: Grad-CAM++ with gradients that differ by position is its clo
   }
 }
 
-TEST_CASE("gradcam: the top class by default; mode restored, hook removed, gradients cleared") {
+TEST_CASE("gradcam: the top class by default, mode restored, hook removed, gradients cleared") {
   auto net = tiny();
   net->train();
   const Tensor image = from_values(kImage, {1, K, H, W}, DType::Float64);

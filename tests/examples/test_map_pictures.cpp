@@ -110,7 +110,7 @@ TEST_CASE("map pictures: channel weights, matrices, single values and bad maps")
                        Error);
 }
 
-TEST_CASE("map pictures: each kind is written as a PNG; a single value is refused") {
+TEST_CASE("map pictures: each kind is written as a PNG and a single value is refused") {
   test::TempDir tmp;
   const std::string dir = tmp.path.string();
   viz::HeatmapStyle style;

@@ -78,7 +78,7 @@ TEST_CASE("trained: no configuration, missing data and other files are errors na
   std::filesystem::rename(out.file("data-here"), data.path);  // TempDir removes its own folder
 }
 
-TEST_CASE("trainer: config_from_json reads config_json back; missing keys keep defaults") {
+TEST_CASE("trainer: config_from_json reads config_json back and missing keys keep defaults") {
   train::Config c;
   c.dataset = "cifar10";
   c.attention = "cbam:reduction_ratio=8";
