@@ -25,6 +25,7 @@
 #include "support/heatmap.h"
 #include "support/html_page.h"
 #include "support/images.h"
+#include "support/look_options.h"
 #include "support/trained.h"
 
 namespace fs = std::filesystem;
@@ -33,13 +34,10 @@ using namespace fovea;
 namespace {
 
 struct Options {
-  std::string checkpoint, compare, data, layer, method = "gradcam", colormap = "jet";
-  std::vector<int64_t> indices;
-  std::vector<std::string> images;
+  viz::LookOptions look;  // --checkpoint, --data, --index, --image, --colormap, --size, --out
+  std::string compare, layer, method = "gradcam";
   int64_t class_index = -1;
   double alpha = 0.5;
-  int size = 224;
-  std::string out = "runs/gradcam";
 };
 
 // The last stage of a ResNet ("layer3", "layer4"): Grad-CAM's usual layer.
@@ -53,36 +51,36 @@ std::string default_layer(const nn::Module& net) {
 
 int run(const Options& o) {
   std::vector<train::Trained> nets;
-  nets.push_back(train::load_trained(o.checkpoint, o.data));
-  if (!o.compare.empty()) nets.push_back(train::load_trained(o.compare, o.data));
+  nets.push_back(train::load_trained(o.look.checkpoint, o.look.data));
+  if (!o.compare.empty()) nets.push_back(train::load_trained(o.compare, o.look.data));
   if (nets.size() == 2)
     FOVEA_CHECK(nets[0].data.test->image_shape() == nets[1].data.test->image_shape() &&
                     nets[0].config.dataset == nets[1].config.dataset,
                 "gradcam: --compare ", o.compare, " trained on ", nets[1].config.dataset,
-                " images, ", o.checkpoint, " on ", nets[0].config.dataset,
+                " images, ", o.look.checkpoint, " on ", nets[0].config.dataset,
                 ": the networks must see the same images");
   if (nets.size() == 2)  // one normalised image is fed to both
     FOVEA_CHECK(nets[0].data.mean == nets[1].data.mean &&
                     nets[0].data.stddev == nets[1].data.stddev,
                 "gradcam: --compare ", o.compare, " normalises its images otherwise than ",
-                o.checkpoint, " (another data folder or subset?)");
+                o.look.checkpoint, " (another data folder or subset?)");
   const viz::CamMethod method = viz::parse_cam_method(o.method);
   viz::HeatmapStyle style;
-  style.colormap = viz::parse_colormap(o.colormap);
+  style.colormap = viz::parse_colormap(o.look.colormap);
   style.alpha = o.alpha;
-  style.size = o.size;
-  fs::create_directories(o.out);
+  style.size = o.look.size;
+  fs::create_directories(o.look.out);
 
   std::vector<viz::PageRow> rows;
   const std::vector<train::ShownImage> images =
-      train::shown_images(nets[0], o.indices, o.images, "gradcam");
+      train::shown_images(nets[0], o.look.indices, o.look.images, "gradcam");
   for (size_t i = 0; i < images.size(); ++i) {
     const train::ShownImage& in = images[i];
     viz::PageRow row;
     row.heading = train::heading(nets[0], in);
     const plot::Canvas picture = viz::to_picture(in.image, nets[0].data.mean, nets[0].data.stddev);
     const std::string input_file = "input_" + std::to_string(i) + ".png";
-    viz::write_picture_png((fs::path(o.out) / input_file).string(), picture, o.size);
+    viz::write_picture_png((fs::path(o.look.out) / input_file).string(), picture, o.look.size);
     row.figures.push_back({input_file, in.name});
     for (size_t k = 0; k < nets.size(); ++k) {
       train::Trained& t = nets[k];
@@ -95,18 +93,18 @@ int run(const Options& o) {
       style.lo = 0;
       style.hi = zero ? 1 : NAN;
       const std::string file = "cam" + std::to_string(k + 1) + "_" + std::to_string(i) + ".png";
-      viz::write_heatmap_png((fs::path(o.out) / file).string(), &picture, cam.map, style);
+      viz::write_heatmap_png((fs::path(o.look.out) / file).string(), &picture, cam.map, style);
       const std::string explained = train::class_name(t, cam.class_index);
-      row.figures.push_back({file, (k ? o.compare : o.checkpoint) + "\n" + o.method + " of " +
+      row.figures.push_back({file, (k ? o.compare : o.look.checkpoint) + "\n" + o.method + " of " +
                                        explained + " at " + layer + (zero ? " (zero map)" : "")});
       row.note += std::string(k ? "\n\n" : "") + t.config.attention + ": " +
                   train::top5(t, cam.scores, "\n");
     }
     rows.push_back(row);
   }
-  const std::string page = (fs::path(o.out) / "index.html").string();
-  viz::write_html_page(page, "Grad-CAM: " + o.checkpoint,
-                       o.method + "; colour map " + o.colormap + "; each map scaled to its own "
+  const std::string page = (fs::path(o.look.out) / "index.html").string();
+  viz::write_html_page(page, "Grad-CAM: " + o.look.checkpoint,
+                       o.method + "; colour map " + o.look.colormap + "; each map scaled to its own "
                        "smallest and largest value.",
                        rows);
   std::cout << "gradcam: " << images.size() << " images, " << nets.size() << " network"
@@ -119,23 +117,16 @@ int run(const Options& o) {
 int main(int argc, char** argv) {
   Options o;
   CLI::App app{"Grad-CAM of trained networks over their images, as PNG pictures and a page"};
-  app.add_option("--checkpoint", o.checkpoint, "run folder or checkpoint of examples/train")
-      ->required();
+  o.look.colormap = "jet";  // the Grad-CAM paper's pictures
+  o.look.out = "runs/gradcam";
+  viz::add_look_options(app, o.look);
   app.add_option("--compare", o.compare, "a second run shown beside the first (the plain one)");
-  app.add_option("--data", o.data, "the data folder, when it moved since training");
-  app.add_option("--index", o.indices, "test-set images by index");
-  app.add_option("--image", o.images, "image files (any format stb_image reads)");
   app.add_option("--layer", o.layer, "the layer explained (default: the last stage, layer3/4)");
   app.add_option("--class", o.class_index, "the class explained (default: the top class)");
   app.add_option("--method", o.method, "gradcam or gradcam++")->capture_default_str();
-  app.add_option("--colormap", o.colormap, "jet or viridis")->capture_default_str();
   app.add_option("--alpha", o.alpha, "the map's weight over the image")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--size", o.size, "pixels of each picture's longer side")
-      ->check(CLI::Range(8, 8192))
-      ->capture_default_str();
-  app.add_option("--out", o.out, "output folder")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     return run(o);

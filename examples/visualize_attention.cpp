@@ -29,6 +29,7 @@
 #include "support/html_page.h"
 #include "support/images.h"
 #include "support/map_pictures.h"
+#include "support/look_options.h"
 #include "support/trained.h"
 
 namespace fs = std::filesystem;
@@ -37,11 +38,9 @@ using namespace fovea;
 namespace {
 
 struct Options {
-  std::string checkpoint, data, colormap = "viridis";
-  std::vector<int64_t> indices, query;
-  std::vector<std::string> images, layers;
-  int size = 224;
-  std::string out = "runs/attention";
+  viz::LookOptions look;  // --checkpoint, --data, --index, --image, --colormap, --size, --out
+  std::vector<int64_t> query;
+  std::vector<std::string> layers;
 };
 
 // The attention modules of `net` that --layer keeps, by dotted name.
@@ -71,7 +70,7 @@ std::string file_part(std::string name) {
 }
 
 int run(const Options& o) {
-  train::Trained t = train::load_trained(o.checkpoint, o.data);
+  train::Trained t = train::load_trained(o.look.checkpoint, o.look.data);
   FOVEA_CHECK(t.config.attention != "none", "visualize_attention: ", t.checkpoint,
               " is a network without attention (trained with --attention none); "
               "examples/gradcam shows where it looks");
@@ -88,9 +87,9 @@ int run(const Options& o) {
         });
   nn::set_map_recording(net, true);
   viz::HeatmapStyle style;
-  style.colormap = viz::parse_colormap(o.colormap);
-  style.size = o.size;
-  fs::create_directories(o.out);
+  style.colormap = viz::parse_colormap(o.look.colormap);
+  style.size = o.look.size;
+  fs::create_directories(o.look.out);
   const auto [channels, in_h, in_w] = t.data.test->image_shape();
   FOVEA_CHECK(o.query.empty() || (o.query[0] >= 0 && o.query[0] < in_h && o.query[1] >= 0 &&
                                   o.query[1] < in_w),
@@ -99,7 +98,7 @@ int run(const Options& o) {
 
   std::vector<viz::PageRow> rows;
   const std::vector<train::ShownImage> images =
-      train::shown_images(t, o.indices, o.images, "visualize_attention");
+      train::shown_images(t, o.look.indices, o.look.images, "visualize_attention");
   for (size_t i = 0; i < images.size(); ++i) {
     const train::ShownImage& in = images[i];
     Tensor logits;
@@ -113,7 +112,7 @@ int run(const Options& o) {
                train::top5(t, logits.to(DType::Float64).contiguous().to_vector<double>(), ", ");
     const plot::Canvas picture = viz::to_picture(in.image, t.data.mean, t.data.stddev);
     const std::string input_file = "input_" + std::to_string(i) + ".png";
-    viz::write_picture_png((fs::path(o.out) / input_file).string(), picture, o.size);
+    viz::write_picture_png((fs::path(o.look.out) / input_file).string(), picture, o.look.size);
     row.figures.push_back({input_file, in.name});
     for (const auto& [name, value] : nn::attention_maps(net)) {
       const std::string module = name.substr(0, name.rfind('.'));
@@ -128,12 +127,12 @@ int run(const Options& o) {
         continue;
       }
       const std::string file = std::to_string(i) + "_" + file_part(name) + ".png";
-      viz::write_map_png((fs::path(o.out) / file).string(), p, &picture, name, style);
+      viz::write_map_png((fs::path(o.look.out) / file).string(), p, &picture, name, style);
       row.figures.push_back({file, name + (p.how.empty() ? "" : "\n" + p.how)});
     }
     rows.push_back(row);
   }
-  const std::string page = (fs::path(o.out) / "index.html").string();
+  const std::string page = (fs::path(o.look.out) / "index.html").string();
   viz::write_html_page(page, "Attention maps: " + t.config.attention + " (" + t.checkpoint + ")",
                        "Each spatial map is drawn over the image and scaled to its own smallest "
                        "and largest value (the colour bar); channel weights are bars.",
@@ -148,19 +147,11 @@ int run(const Options& o) {
 int main(int argc, char** argv) {
   Options o;
   CLI::App app{"Pictures of the attention maps of a trained network, and an HTML page"};
-  app.add_option("--checkpoint", o.checkpoint, "run folder or checkpoint of examples/train")
-      ->required();
-  app.add_option("--data", o.data, "the data folder, when it moved since training");
-  app.add_option("--index", o.indices, "test-set images by index");
-  app.add_option("--image", o.images, "image files (any format stb_image reads)");
+  o.look.out = "runs/attention";
+  viz::add_look_options(app, o.look);
   app.add_option("--layer", o.layers, "keep the modules under these dotted names (layer1.0)");
   app.add_option("--query", o.query, "row and column of the input whose attention is drawn")
       ->expected(2);
-  app.add_option("--colormap", o.colormap, "viridis or jet")->capture_default_str();
-  app.add_option("--size", o.size, "pixels of each picture's longer side")
-      ->check(CLI::Range(8, 8192))
-      ->capture_default_str();
-  app.add_option("--out", o.out, "output folder")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     return run(o);

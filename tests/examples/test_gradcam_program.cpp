@@ -20,14 +20,8 @@ using fovea::test::run_command;
 TEST_CASE("gradcam program: pictures of two networks side by side, a page, and its errors") {
   test::TempDir data, runs;
   test::write_toy_mnist(data, 48, 8);
-  std::ostringstream log;
-  train::Config se = test::toy_config(data, runs.file("se"));
-  se.epochs = 1;
-  se.attention = "se";
-  train::run(se, log);
-  train::Config plain = test::toy_config(data, runs.file("plain"));
-  plain.epochs = 1;
-  train::run(plain, log);
+  test::train_toy(data, runs, "se", "se");
+  test::train_toy(data, runs, "plain", "none");
 
   // An image file: a 10 x 6 grey picture, decoded to the networks' 1 x 8 x 8 input.
   plot::Canvas file_picture(10, 6);

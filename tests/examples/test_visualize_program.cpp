@@ -20,11 +20,7 @@ using fovea::test::run_command;
 TEST_CASE("visualize_attention program: a picture per map of the kept modules, a page, errors") {
   test::TempDir data, runs;
   test::write_toy_mnist(data, 48, 8);
-  std::ostringstream log;
-  train::Config cbam = test::toy_config(data, runs.file("cbam"));
-  cbam.epochs = 1;
-  cbam.attention = "cbam:reduction_ratio=4";
-  train::run(cbam, log);
+  test::train_toy(data, runs, "cbam", "cbam:reduction_ratio=4");
 
   const std::string out = runs.file("maps");
   const auto ok = run_command({FOVEA_VISUALIZE_BIN, "--checkpoint", runs.file("cbam"), "--index",
@@ -57,10 +53,7 @@ TEST_CASE("visualize_attention program: a picture per map of the kept modules, a
 
   // SAGAN's attention matrix: the row of the query, given in input pixels (layer1 sees the
   // 8 x 8 input itself, layer2 the 4 x 4 maps after its stride: the query halves there).
-  train::Config sagan = test::toy_config(data, runs.file("sagan"));
-  sagan.epochs = 1;
-  sagan.attention = "sagan";
-  train::run(sagan, log);
+  test::train_toy(data, runs, "sagan", "sagan");
   const std::string rows = runs.file("rows");
   const auto query = run_command({FOVEA_VISUALIZE_BIN, "--checkpoint", runs.file("sagan"),
                                   "--index", "0", "--layer", "layer1", "layer2", "--query", "2",
@@ -73,9 +66,7 @@ TEST_CASE("visualize_attention program: a picture per map of the kept modules, a
   CHECK(rows_page.find("layer2.0.sagan.attention<br>attention of position (1, 2)") !=
         std::string::npos);
 
-  train::Config plain = test::toy_config(data, runs.file("plain"));
-  plain.epochs = 1;
-  train::run(plain, log);
+  test::train_toy(data, runs, "plain", "none");
   auto fails = [&](const std::string& run, std::vector<std::string> args, const std::string& why) {
     args.insert(args.begin(), {FOVEA_VISUALIZE_BIN, "--checkpoint", runs.file(run), "--out",
                                runs.file("bad")});

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,18 @@ inline train::Config toy_config(const TempDir& data, const std::string& out) {
   c.out = out;
   c.quiet = true;
   return c;
+}
+
+// Trains a one-epoch run `name` in `runs` on the toy data (a ResNet-8 with `attention`) and
+// returns its folder, for the tests of the programs that read trained networks.
+inline std::string train_toy(const TempDir& data, const TempDir& runs, const std::string& name,
+                             const std::string& attention) {
+  train::Config c = toy_config(data, runs.file(name));
+  c.epochs = 1;
+  c.attention = attention;
+  std::ostringstream log;
+  train::run(c, log);
+  return c.out;
 }
 
 inline std::string checkpoint_of(const train::Config& c) {
