@@ -24,7 +24,6 @@
 #include "support/gradcam.h"
 #include "support/heatmap.h"
 #include "support/html_page.h"
-#include "support/images.h"
 #include "support/look_options.h"
 #include "support/trained.h"
 
@@ -49,21 +48,27 @@ std::string default_layer(const nn::Module& net) {
   return last;
 }
 
+// --compare's network must take the very images the first one takes: one normalised image is
+// fed to both.
+void check_comparable(const train::Trained& first, const train::Trained& second,
+                      const Options& o) {
+  FOVEA_CHECK(first.data.test->image_shape() == second.data.test->image_shape() &&
+                  first.config.dataset == second.config.dataset,
+              "gradcam: --compare ", o.compare, " trained on ", second.config.dataset,
+              " images, ", o.look.checkpoint, " on ", first.config.dataset,
+              ": the networks must see the same images");
+  FOVEA_CHECK(first.data.mean == second.data.mean && first.data.stddev == second.data.stddev,
+              "gradcam: --compare ", o.compare, " normalises its images otherwise than ",
+              o.look.checkpoint, " (another data folder or subset?)");
+}
+
 int run(const Options& o) {
   std::vector<train::Trained> nets;
   nets.push_back(train::load_trained(o.look.checkpoint, o.look.data));
-  if (!o.compare.empty()) nets.push_back(train::load_trained(o.compare, o.look.data));
-  if (nets.size() == 2)
-    FOVEA_CHECK(nets[0].data.test->image_shape() == nets[1].data.test->image_shape() &&
-                    nets[0].config.dataset == nets[1].config.dataset,
-                "gradcam: --compare ", o.compare, " trained on ", nets[1].config.dataset,
-                " images, ", o.look.checkpoint, " on ", nets[0].config.dataset,
-                ": the networks must see the same images");
-  if (nets.size() == 2)  // one normalised image is fed to both
-    FOVEA_CHECK(nets[0].data.mean == nets[1].data.mean &&
-                    nets[0].data.stddev == nets[1].data.stddev,
-                "gradcam: --compare ", o.compare, " normalises its images otherwise than ",
-                o.look.checkpoint, " (another data folder or subset?)");
+  if (!o.compare.empty()) {
+    nets.push_back(train::load_trained(o.compare, o.look.data));
+    check_comparable(nets[0], nets[1], o);
+  }
   const viz::CamMethod method = viz::parse_cam_method(o.method);
   viz::HeatmapStyle style;
   style.colormap = viz::parse_colormap(o.look.colormap);
@@ -76,12 +81,8 @@ int run(const Options& o) {
       train::shown_images(nets[0], o.look.indices, o.look.images, "gradcam");
   for (size_t i = 0; i < images.size(); ++i) {
     const train::ShownImage& in = images[i];
-    viz::PageRow row;
-    row.heading = train::heading(nets[0], in);
-    const plot::Canvas picture = viz::to_picture(in.image, nets[0].data.mean, nets[0].data.stddev);
-    const std::string input_file = "input_" + std::to_string(i) + ".png";
-    viz::write_picture_png((fs::path(o.look.out) / input_file).string(), picture, o.look.size);
-    row.figures.push_back({input_file, in.name});
+    plot::Canvas picture;
+    viz::PageRow row = train::input_row(nets[0], in, i, o.look.out, o.look.size, picture);
     for (size_t k = 0; k < nets.size(); ++k) {
       train::Trained& t = nets[k];
       const std::string layer = o.layer.empty() ? default_layer(*t.model.net) : o.layer;
@@ -104,8 +105,8 @@ int run(const Options& o) {
   }
   const std::string page = (fs::path(o.look.out) / "index.html").string();
   viz::write_html_page(page, "Grad-CAM: " + o.look.checkpoint,
-                       o.method + "; colour map " + o.look.colormap + "; each map scaled to its own "
-                       "smallest and largest value.",
+                       o.method + "; colour map " + o.look.colormap + "; each map scaled from 0 "
+                       "to its own largest value.",
                        rows);
   std::cout << "gradcam: " << images.size() << " images, " << nets.size() << " network"
             << (nets.size() > 1 ? "s" : "") << ": " << page << "\n";

@@ -27,9 +27,8 @@
 #include "layers/attention_slot.h"
 #include "support/gradcam.h"
 #include "support/html_page.h"
-#include "support/images.h"
-#include "support/map_pictures.h"
 #include "support/look_options.h"
+#include "support/map_pictures.h"
 #include "support/trained.h"
 
 namespace fs = std::filesystem;
@@ -74,8 +73,6 @@ int run(const Options& o) {
   FOVEA_CHECK(t.config.attention != "none", "visualize_attention: ", t.checkpoint,
               " is a network without attention (trained with --attention none); "
               "examples/gradcam shows where it looks");
-  FOVEA_CHECK(o.query.empty() || o.query.size() == 2,
-              "visualize_attention: --query takes a row and a column");
   nn::Module& net = *t.model.net;
   const std::vector<std::string> modules = attention_modules(net, o.layers);
   // Each module's input size, seen by a hook: the maps are read against it.
@@ -106,14 +103,9 @@ int run(const Options& o) {
       NoGradGuard no_grad;
       logits = net(in.image.unsqueeze(0));
     }
-    viz::PageRow row;
-    row.heading = train::heading(t, in);
-    row.note = t.config.attention + ": top 5: " +
-               train::top5(t, logits.to(DType::Float64).contiguous().to_vector<double>(), ", ");
-    const plot::Canvas picture = viz::to_picture(in.image, t.data.mean, t.data.stddev);
-    const std::string input_file = "input_" + std::to_string(i) + ".png";
-    viz::write_picture_png((fs::path(o.look.out) / input_file).string(), picture, o.look.size);
-    row.figures.push_back({input_file, in.name});
+    plot::Canvas picture;
+    viz::PageRow row = train::input_row(t, in, i, o.look.out, o.look.size, picture);
+    row.note = t.config.attention + ": top 5: " + train::top5(t, logits.to_vector<double>(), ", ");
     for (const auto& [name, value] : nn::attention_maps(net)) {
       const std::string module = name.substr(0, name.rfind('.'));
       const auto size = seen.find(module);

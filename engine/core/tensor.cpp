@@ -61,7 +61,8 @@ template <typename T> T Tensor::item() const {
 }
 
 template <typename T> std::vector<T> Tensor::to_vector() const {
-  Tensor c = to(Device::cpu()).to(dtype_of<T>()).contiguous();
+  // Values only: detached first, so reading a tensor that requires grad records no copy node.
+  Tensor c = detach().to(Device::cpu()).to(dtype_of<T>()).contiguous();
   const T* p = c.data<T>();
   return std::vector<T>(p, p + c.numel());
 }

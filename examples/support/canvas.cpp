@@ -12,6 +12,8 @@
 
 namespace fovea::plot {
 
+uint8_t to_byte(double v) { return uint8_t(std::lround(std::clamp(v, 0.0, 255.0))); }
+
 Canvas::Canvas(int width, int height)
     : w(width), h(height), rgb(size_t(std::max(width, 0)) * size_t(std::max(height, 0)) * 3, 255) {}
 

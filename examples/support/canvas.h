@@ -26,6 +26,9 @@ struct Canvas {
   static double text_width(const std::string& s, double scale = 1.5);
 };
 
+// A colour channel from a value on the byte scale: rounded, and clamped to [0, 255].
+uint8_t to_byte(double v);
+
 // A number for an axis or a colour bar: 3 significant digits, 2 in scientific notation for
 // magnitudes >= 1000 or < 0.01, and 0 for what rounding left near it.
 std::string number_label(double v);

@@ -23,10 +23,6 @@ struct Restore {
   }
 };
 
-std::vector<double> doubles(const Tensor& t) {
-  return t.detach().to(Device::cpu()).to(DType::Float64).contiguous().to_vector<double>();
-}
-
 // Per-map weights alpha_k from the activations A and gradients g, both [K, hw] row-major.
 std::vector<double> weights(const std::vector<double>& a, const std::vector<double>& g, int64_t k,
                             int64_t hw, CamMethod method) {
@@ -111,7 +107,7 @@ Cam grad_cam(nn::Module& net, const Tensor& image, const std::string& layer_name
   FOVEA_CHECK(scores.dim() == 2 && scores.size(0) == 1, "gradcam: the network gives ",
               shape_str(scores.shape()), " for one image; expected scores [1, classes]");
   Cam cam;
-  cam.scores = doubles(scores);
+  cam.scores = scores.to_vector<double>();
   const int64_t classes = scores.size(1);
   FOVEA_CHECK(class_index >= -1 && class_index < classes, "gradcam: class ", class_index,
               " is out of range for ", classes, " classes (0 to ", classes - 1,
@@ -124,7 +120,8 @@ Cam grad_cam(nn::Module& net, const Tensor& image, const std::string& layer_name
   const int64_t k = activation.size(1), h = activation.size(2), w = activation.size(3);
   FOVEA_CHECK(activation.grad().defined(), "gradcam: no gradient reached layer \"", layer_name,
               "\" (does the score depend on it?)");
-  const std::vector<double> a = doubles(activation), g = doubles(activation.grad());
+  const std::vector<double> a = activation.to_vector<double>(),
+                            g = activation.grad().to_vector<double>();
   const std::vector<double> alpha = weights(a, g, k, h * w, method);
   cam.map = Map{h, w, std::vector<double>(size_t(h * w), 0.0)};
   for (int64_t c = 0; c < k; ++c)

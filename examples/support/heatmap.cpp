@@ -18,8 +18,7 @@ constexpr std::array<uint32_t, 9> kViridis = {0x440154, 0x472D7B, 0x3B528B, 0x2C
 uint8_t channel_of(uint32_t rgb, int c) { return uint8_t(rgb >> (16 - 8 * c)); }
 
 uint32_t pack(double r, double g, double b) {  // each in [0, 255]
-  auto byte = [](double v) { return uint32_t(std::lround(std::clamp(v, 0.0, 255.0))); };
-  return byte(r) << 16 | byte(g) << 8 | byte(b);
+  return uint32_t(plot::to_byte(r)) << 16 | uint32_t(plot::to_byte(g)) << 8 | plot::to_byte(b);
 }
 
 uint32_t viridis(double t) {
@@ -41,10 +40,14 @@ uint32_t jet(double t) {
   return pack(ramp(3), ramp(2), ramp(1));
 }
 
-void check_map(const Map& m) {
+void check_map_size(const Map& m) {
   FOVEA_CHECK(m.height >= 1 && m.width >= 1 && m.values.size() == size_t(m.height * m.width),
               "heatmap: a map of [", m.height, ", ", m.width, "] needs ", m.height * m.width,
               " values, got ", m.values.size());
+}
+
+void check_map(const Map& m) {
+  check_map_size(m);
   const auto bad = std::count_if(m.values.begin(), m.values.end(),
                                  [](double v) { return !std::isfinite(v); });
   FOVEA_CHECK(bad == 0, "heatmap: the map [", m.height, ", ", m.width, "] has ", bad,
@@ -77,9 +80,7 @@ uint32_t colour(double t, Colormap map) {
 }
 
 Map resize_bilinear(const Map& m, int64_t height, int64_t width) {
-  FOVEA_CHECK(m.height >= 1 && m.width >= 1 && m.values.size() == size_t(m.height * m.width),
-              "heatmap: resize of a map of [", m.height, ", ", m.width, "] with ",
-              m.values.size(), " values");
+  check_map_size(m);
   FOVEA_CHECK(height >= 1 && width >= 1, "heatmap: resize to [", height, ", ", width, "]");
   Map out{height, width, std::vector<double>(size_t(height * width))};
   for (int64_t y = 0; y < height; ++y) {
@@ -104,7 +105,7 @@ plot::Canvas resize_picture(const plot::Canvas& image, int width, int height) {
     for (size_t i = 0; i < m.values.size(); ++i) m.values[i] = image.rgb[3 * i + size_t(c)];
     const Map r = resize_bilinear(m, height, width);
     for (size_t i = 0; i < r.values.size(); ++i)
-      out.rgb[3 * i + size_t(c)] = uint8_t(std::lround(std::clamp(r.values[i], 0.0, 255.0)));
+      out.rgb[3 * i + size_t(c)] = plot::to_byte(r.values[i]);
   }
   return out;
 }

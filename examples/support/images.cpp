@@ -26,8 +26,7 @@ plot::Canvas to_picture(const Tensor& image, const std::vector<double>& mean,
               image.defined() ? shape_str(image.shape()) : std::string("an undefined tensor"));
   const int64_t c = image.size(0), h = image.size(1), w = image.size(2);
   check_normalisation(c, mean, stddev, "to_picture");
-  const std::vector<double> v =
-      image.detach().to(Device::cpu()).to(DType::Float64).contiguous().to_vector<double>();
+  const std::vector<double> v = image.to_vector<double>();
   plot::Canvas cv(static_cast<int>(w), static_cast<int>(h));
   for (int64_t y = 0; y < h; ++y)
     for (int64_t x = 0; x < w; ++x) {
@@ -36,7 +35,7 @@ plot::Canvas to_picture(const Tensor& image, const std::vector<double>& mean,
         const int64_t ch = c == 1 ? 0 : k;
         const double value =
             v[size_t((ch * h + y) * w + x)] * stddev[size_t(ch)] + mean[size_t(ch)];
-        rgb = rgb << 8 | uint32_t(std::lround(std::clamp(255 * value, 0.0, 255.0)));
+        rgb = rgb << 8 | plot::to_byte(255 * value);
       }
       cv.dot(int(x), int(y), rgb);
     }

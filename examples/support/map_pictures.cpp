@@ -61,8 +61,7 @@ MapPicture picture_of_map(const Tensor& value, int64_t height, int64_t width, in
   // Without the image axis; a first axis of more than one is a module's groups folded into the
   // batch (Shuffle Attention: [N G, ...]), read as one more leading axis.
   const Shape s(value.shape().begin() + (value.size(0) == 1 ? 1 : 0), value.shape().end());
-  const std::vector<double> v =
-      value.detach().to(Device::cpu()).to(DType::Float64).contiguous().to_vector<double>();
+  const std::vector<double> v = value.to_vector<double>();
   const int64_t L = height * width, n = int64_t(s.size());
   MapPicture p;
 

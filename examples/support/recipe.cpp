@@ -81,7 +81,8 @@ Datasets load_datasets(const Config& c) {
     const auto [mean, stddev] = train->channel_stats();
     train->set_normalization(mean, stddev);
     test->set_normalization(mean, stddev);
-    d.mean = mean, d.stddev = stddev;
+    d.mean = mean;
+    d.stddev = stddev;
     d.augment = c.augment == "default" ? (idx ? "none" : "crop:32:4,flip") : c.augment;
     d.train = d.augment == "none" ? std::shared_ptr<const data::Dataset>(train)
                                   : augmented(train, d.augment, mean, stddev);
@@ -106,7 +107,8 @@ Datasets load_datasets(const Config& c) {
                 (root / "train").string(), " and ", test_root.string(), " differ");
     // ImageNet's channel statistics, as torchvision's ImageNet recipes normalise.
     const std::vector<double> mean{0.485, 0.456, 0.406}, stddev{0.229, 0.224, 0.225};
-    d.mean = mean, d.stddev = stddev;
+    d.mean = mean;
+    d.stddev = stddev;
     const int64_t size = train->image_shape()[1];
     d.augment = c.augment == "default" ? "crop:" + std::to_string(size) + ":4,flip" : c.augment;
     d.train = augmented(train, d.augment, mean, stddev);

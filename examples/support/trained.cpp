@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "engine/core/error.h"
 #include "layers/checkpoint.h"
+#include "support/heatmap.h"
 #include "support/images.h"
 
 namespace fovea::train {
@@ -52,6 +54,17 @@ std::vector<ShownImage> shown_images(const Trained& t, const std::vector<int64_t
     shown.push_back({path, viz::load_input_image(path, c, h, w, t.data.mean, t.data.stddev), -1});
   FOVEA_CHECK(!shown.empty(), who, ": no images: give --index N or --image FILE");
   return shown;
+}
+
+viz::PageRow input_row(const Trained& t, const ShownImage& image, size_t i,
+                       const std::string& folder, int size, plot::Canvas& picture) {
+  viz::PageRow row;
+  row.heading = heading(t, image);
+  picture = viz::to_picture(image.image, t.data.mean, t.data.stddev);
+  const std::string file = "input_" + std::to_string(i) + ".png";
+  viz::write_picture_png((std::filesystem::path(folder) / file).string(), picture, size);
+  row.figures.push_back({file, image.name});
+  return row;
 }
 
 std::string class_name(const Trained& t, int64_t k) {

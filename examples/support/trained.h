@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "engine/fovea.h"
+#include "support/canvas.h"
+#include "support/html_page.h"
 #include "support/recipe.h"
 #include "support/trainer.h"
 
@@ -42,6 +44,12 @@ struct ShownImage {
 std::vector<ShownImage> shown_images(const Trained& t, const std::vector<int64_t>& indices,
                                      const std::vector<std::string>& files,
                                      const std::string& who);
+
+// The page row of the i-th image shown: its heading, and as its first figure the image itself,
+// written as input_<i>.png into `folder` with `size` pixels on its longer side. `picture` gets
+// the image (denormalised), for the maps drawn over it.
+viz::PageRow input_row(const Trained& t, const ShownImage& image, size_t i,
+                       const std::string& folder, int size, plot::Canvas& picture);
 
 // The name of class k ("class 7" when the data set has no names).
 std::string class_name(const Trained& t, int64_t k);
