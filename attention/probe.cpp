@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -15,8 +16,10 @@
 
 #include "attention/register.h"
 #include "engine/autograd/dot.h"
+#include "engine/core/cpu_allocator.h"
 #include "engine/fovea.h"
 #include "layers/attention_slot.h"
+#include "layers/summary.h"
 
 extern char** environ;  // posix_spawn passes the environment on
 
@@ -113,7 +116,8 @@ Tensor forward(nn::Module& m, const Tensor& x, const Tensor& second) {
 
 }  // namespace
 
-io::NamedTensors run(const Request& r, const io::SafetensorsFile& in, std::string* graph) {
+io::NamedTensors run(const Request& r, const io::SafetensorsFile& in, std::string* graph,
+                     Costs* costs) {
   FOVEA_CHECK(in.contains("input"), "attention_probe: the input file has no \"input\"");
   Tensor x = in.at("input").to(r.dtype).detach();  // a new leaf: the caller's tensor stays as is
   x.set_requires_grad();
@@ -139,12 +143,20 @@ io::NamedTensors run(const Request& r, const io::SafetensorsFile& in, std::strin
     if (second.defined()) second.set_name(second_name);
     for (const auto& [name, p] : m->named_parameters()) Tensor(p).set_name(name);
   }
-  const Tensor y = forward(*m, x, second);
-  if (graph) *graph = graph_to_dot(y);
   const Tensor g = in.at("grad_output");
+  const size_t live_before = cpu_allocator().stats().live_bytes;
+  cpu_allocator().reset_peak();
+  Tensor y;
+  {
+    MacCounter counter;
+    y = forward(*m, x, second);
+    if (costs) costs->forward = counter.counts();
+  }
+  if (graph) *graph = graph_to_dot(y);
   FOVEA_CHECK(g.shape() == y.shape(), "attention_probe: grad_output is ", g.str(),
               " but the output is ", y.str());
   y.backward(g.to(y.dtype()));
+  if (costs) costs->peak_bytes = cpu_allocator().stats().peak_live_bytes - live_before;
 
   io::NamedTensors out{{"output", y.detach()}, {"grad.input", x.grad()}};
   if (second.defined())
@@ -155,6 +167,17 @@ io::NamedTensors run(const Request& r, const io::SafetensorsFile& in, std::strin
   for (const auto& [name, b] : m->named_buffers()) out.emplace_back("after." + name, b);
   for (const auto& [name, map] : nn::attention_maps(*m)) out.emplace_back("map." + name, map);
   return out;
+}
+
+std::string costs_line(const Costs& c) {
+  using nn::with_commas;
+  char peak[32];
+  std::snprintf(peak, sizeof peak, "%.1f KiB", double(c.peak_bytes) / 1024);
+  return "forward: " + with_commas(c.forward.macs) + " MACs, " +
+         with_commas(c.forward.softmax_elements) + " softmax elements, " +
+         with_commas(c.forward.reduce_reads) +
+         " elements read by poolings and reductions; forward + backward: " + peak +
+         " of tensors at the peak";
 }
 
 std::map<std::string, std::string> metadata_of(const Request& r) {

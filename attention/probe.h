@@ -20,6 +20,7 @@
 #include <string>
 
 #include "engine/io/safetensors.h"
+#include "engine/ops/mac_count.h"
 
 namespace fovea::probe {
 
@@ -35,11 +36,24 @@ struct Request {
   int64_t out_channels = 0;
 };
 
+// What one forward and backward of the module cost: the forward's ops, counted as
+// engine/ops/mac_count.h counts them, and the most bytes of CPU tensors alive at once during
+// the forward and the backward beyond those alive before them (the parameters and the inputs
+// are not in it; the activations the forward saves, its output and every gradient are).
+struct Costs {
+  OpCounts forward;
+  size_t peak_bytes = 0;
+};
+
 // With `graph`, also the autograd graph of the forward as Graphviz DOT (engine/autograd/dot.h):
 // one box per backward op with its output shapes, the input, the second input and every
-// parameter as named leaves, edges in the direction backward runs.
+// parameter as named leaves, edges in the direction backward runs. With `costs`, the costs.
 io::NamedTensors run(const Request& request, const io::SafetensorsFile& in,
-                     std::string* graph = nullptr);
+                     std::string* graph = nullptr, Costs* costs = nullptr);
+
+// "forward: 1,234 MACs, 16 softmax elements, 96 elements read by poolings and reductions;
+// forward + backward: 12.5 KiB of tensors at the peak", for the program's output.
+std::string costs_line(const Costs& costs);
 
 // Renders the DOT file at `dot_path` to SVG and PNG beside it (X.dot -> X.svg, X.png) with
 // Graphviz's `dot` when it is on PATH; returns what it did in one line for the user, which says

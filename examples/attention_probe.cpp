@@ -54,11 +54,13 @@ int main(int argc, char** argv) {
     r.train = mode == "train";
     r.dtype = dtype == "float32" ? fovea::DType::Float32 : fovea::DType::Float64;
     std::string graph;
+    fovea::probe::Costs costs;
     const fovea::io::NamedTensors out = fovea::probe::run(
-        r, fovea::io::load_safetensors(in_path), graph_path.empty() ? nullptr : &graph);
+        r, fovea::io::load_safetensors(in_path), graph_path.empty() ? nullptr : &graph, &costs);
     fovea::io::save_safetensors(out_path, out, fovea::probe::metadata_of(r));
     std::cout << "attention_probe: " << r.module << " (" << mode << ", " << dtype << "): wrote "
-              << out.size() << " tensors to " << out_path << "\n";
+              << out.size() << " tensors to " << out_path << "\n"
+              << "attention_probe: " << fovea::probe::costs_line(costs) << "\n";
     if (!graph_path.empty()) {
       fovea::io::write_file_atomically(graph_path, {graph}, "attention_probe");
       std::cout << "attention_probe: wrote the autograd graph to " << graph_path << "; "

@@ -93,12 +93,14 @@ std::vector<std::pair<std::string, Tensor>> attention_maps(const Module& root) {
 }
 
 Tensor FusionModule::fuse_call(const Tensor& residual, const Tensor& identity) {
+  run_forward_pre_hooks(residual);
   Tensor y = fuse(residual, identity);
   run_forward_hooks(residual, y);
   return y;
 }
 
 Tensor ContextModule::attend_call(const Tensor& x, const Tensor& context) {
+  run_forward_pre_hooks(x);
   Tensor y = attend(x, context);
   run_forward_hooks(x, y);
   return y;

@@ -52,10 +52,6 @@ void Conv2d::reset_parameters(Generator* gen) { default_init(weight, bias, gen);
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
 
-int64_t Conv2d::flops(const Shape&, const Shape& output) const {
-  return shape_numel(output) * (in_channels / options.groups) * kernel_size[0] * kernel_size[1];
-}
-
 std::string Conv2d::extra_repr() const {
   std::ostringstream os;
   os << in_channels << ", " << out_channels << ", kernel_size=" << pair_repr(kernel_size)
@@ -84,10 +80,6 @@ Conv1d::Conv1d(int64_t in, int64_t out, int64_t k, const Conv1dOptions& o, bool 
 void Conv1d::reset_parameters(Generator* gen) { default_init(weight, bias, gen); }
 
 Tensor Conv1d::forward(const Tensor& x) { return conv1d(x, weight, bias, options); }
-
-int64_t Conv1d::flops(const Shape&, const Shape& output) const {
-  return shape_numel(output) * (in_channels / options.groups) * kernel_size;
-}
 
 std::string Conv1d::extra_repr() const {
   std::ostringstream os;

@@ -22,7 +22,6 @@ class Conv2d : public Module {
 
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
-  int64_t flops(const Shape& input, const Shape& output) const override;
   void reset_parameters(Generator* gen = nullptr);
 
   const int64_t in_channels, out_channels;
@@ -39,7 +38,6 @@ class Conv1d : public Module {
 
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
-  int64_t flops(const Shape& input, const Shape& output) const override;
   void reset_parameters(Generator* gen = nullptr);
 
   const int64_t in_channels, out_channels, kernel_size;

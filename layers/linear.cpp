@@ -47,8 +47,4 @@ std::string Linear::extra_repr() const {
          std::to_string(out_features) + ", bias=" + (bias.defined() ? "True" : "False");
 }
 
-int64_t Linear::flops(const Shape&, const Shape& output) const {
-  return shape_numel(output) * in_features;
-}
-
 }  // namespace fovea::nn

@@ -17,7 +17,6 @@ class Linear : public Module {
 
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
-  int64_t flops(const Shape& input, const Shape& output) const override;  // rows * in * out
   // Draws weight and bias again from the default init (with `gen`, or the default generator).
   void reset_parameters(Generator* gen = nullptr);
 

@@ -36,9 +36,14 @@ Tensor Module::forward(const Tensor&) {
 }
 
 Tensor Module::operator()(const Tensor& x) {
+  run_forward_pre_hooks(x);
   Tensor y = forward(x);
   run_forward_hooks(x, y);
   return y;
+}
+
+void Module::run_forward_pre_hooks(const Tensor& input) {
+  for (auto& [id, hook] : forward_pre_hooks_) hook(*this, input);
 }
 
 void Module::run_forward_hooks(const Tensor& input, const Tensor& output) {
@@ -52,6 +57,15 @@ int Module::add_forward_hook(ForwardHook hook) {
 
 void Module::remove_forward_hook(int id) {
   std::erase_if(forward_hooks_, [id](const auto& h) { return h.first == id; });
+}
+
+int Module::add_forward_pre_hook(ForwardPreHook hook) {
+  forward_pre_hooks_.emplace_back(next_hook_id_, std::move(hook));
+  return next_hook_id_++;
+}
+
+void Module::remove_forward_pre_hook(int id) {
+  std::erase_if(forward_pre_hooks_, [id](const auto& h) { return h.first == id; });
 }
 
 void Module::convert_tensors(const std::function<Tensor(const Tensor&)>& convert) {

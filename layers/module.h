@@ -75,17 +75,19 @@ class Module {
   // The computation. The default throws: modules with another signature (a loss taking
   // (logits, target)) define their own forward and leave this one unimplemented.
   virtual Tensor forward(const Tensor& x);
-  // forward(x), then every forward hook with (module, x, result).
+  // Every forward pre-hook with (module, x), forward(x), then every forward hook with
+  // (module, x, result).
   Tensor operator()(const Tensor& x);
 
-  // Hooks see every call's input and output (layers/summary.h records shapes with them).
+  // Hooks see every call's input and output (layers/summary.h records shapes with them); pre-
+  // hooks see the input before the forward runs (PyTorch's forward pre-hooks), so that the two
+  // bracket each call (the summary counts the ops between them). Ids are returned for removal.
   using ForwardHook = std::function<void(Module& module, const Tensor& input, const Tensor& output)>;
-  int add_forward_hook(ForwardHook hook);  // returns an id for remove_forward_hook
+  using ForwardPreHook = std::function<void(Module& module, const Tensor& input)>;
+  int add_forward_hook(ForwardHook hook);
   void remove_forward_hook(int id);
-
-  // Multiply-accumulates of this module's own work (children excluded) for one call mapping
-  // `input` to `output` shapes; 0 where the work is negligible (activations, pooling, norms).
-  virtual int64_t flops(const Shape& input, const Shape& output) const { return 0; }
+  int add_forward_pre_hook(ForwardPreHook hook);
+  void remove_forward_pre_hook(int id);
 
   const std::string& type_name() const { return type_name_; }
   // The text inside the parentheses when printed, e.g. "in_features=784, out_features=10,
@@ -141,7 +143,9 @@ class Module {
   LoadResult load_state_dict(const StateDict& dict, bool strict = true);
 
  protected:
-  // For modules called through another entry than operator() (FusionModule::fuse_call).
+  // For modules called through another entry than operator() (FusionModule::fuse_call): the
+  // pre-hooks before their forward, the hooks after.
+  void run_forward_pre_hooks(const Tensor& input);
   void run_forward_hooks(const Tensor& input, const Tensor& output);
 
  private:
@@ -165,6 +169,7 @@ class Module {
   std::vector<Slot> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   std::vector<std::pair<int, ForwardHook>> forward_hooks_;
+  std::vector<std::pair<int, ForwardPreHook>> forward_pre_hooks_;
   int next_hook_id_ = 0;
 };
 

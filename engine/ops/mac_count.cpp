@@ -20,8 +20,8 @@ MacCounter::~MacCounter() {
   innermost = outer_;
 }
 
-void count_macs(int64_t macs) {
-  for (MacCounter* c = innermost; c != nullptr; c = c->outer_) c->macs_ += macs;
+void count_ops(const OpCounts& work) {
+  for (MacCounter* c = innermost; c != nullptr; c = c->outer_) c->counts_ += work;
 }
 
 }  // namespace fovea

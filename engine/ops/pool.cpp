@@ -5,6 +5,7 @@
 #include "engine/autograd/node.h"
 #include "engine/core/factory.h"
 #include "engine/cpu/pool.h"
+#include "engine/ops/mac_count.h"
 
 namespace fovea {
 
@@ -89,6 +90,23 @@ Shape pooled_shape(const Tensor& x4, const Pool2dOptions& o, const char* op) {
   return {x4.size(0), x4.size(1), oh, ow};
 }
 
+// The taps of an adaptive pooling along one axis: the sum of its bins' lengths (bins overlap
+// when `out` does not divide `in`, mac_count.h).
+int64_t adaptive_taps(int64_t in, int64_t out) {
+  int64_t taps = 0;
+  for (int64_t o = 0; o < out; ++o) taps += (((o + 1) * in + out - 1) / out) - o * in / out;
+  return taps;
+}
+
+// Counts the elements a pooling of x4 into `y` reads (mac_count.h).
+void count_pool_reads(const Tensor& x4, const Shape& y, bool adaptive, const Pool2dOptions& o) {
+  if (adaptive)
+    count_reduce_reads(y[0] * y[1] * adaptive_taps(x4.size(2), y[2]) *
+                       adaptive_taps(x4.size(3), y[3]));
+  else
+    count_reduce_reads(y[0] * y[1] * y[2] * y[3] * o.kernel[0] * o.kernel[1]);
+}
+
 Shape adaptive_shape(const Tensor& x4, std::array<int64_t, 2> size, const char* op) {
   for (int i = 0; i < 2; ++i) {
     FOVEA_CHECK(size[i] > 0 || size[i] == -1, op,
@@ -106,6 +124,7 @@ MaxPoolResult max_pool(const Tensor& x, const char* op, bool adaptive, const Poo
   const Pool2dOptions o = adaptive ? opt : resolve(opt, op, false);
   const Shape shape = adaptive ? adaptive_shape(x4, size, op) : pooled_shape(x4, o, op);
   MaxPoolResult r{empty(shape, x.dtype(), x.device()), empty(shape, DType::Int64, x.device())};
+  count_pool_reads(x4, shape, adaptive, o);
   if (adaptive)
     adaptive_max_pool2d_forward_kernel(x.device(), x4, r.values, r.indices);
   else
@@ -146,6 +165,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt) {
   const Tensor x4 = batched(x, op);
   const Pool2dOptions o = resolve(opt, op, true);
   Tensor y = empty(pooled_shape(x4, o, op), x.dtype(), x.device());
+  count_pool_reads(x4, y.shape(), false, o);
   avg_pool2d_forward_kernel(x.device(), x4, y, o);
   record(y, x4, "AvgPool2dBackward", Tensor(),
          [o](const Tensor& g, const Tensor&, const Tensor& dx) {
@@ -158,6 +178,7 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size) 
   const char* op = "adaptive_avg_pool2d";
   const Tensor x4 = batched(x, op);
   Tensor y = empty(adaptive_shape(x4, output_size, op), x.dtype(), x.device());
+  count_pool_reads(x4, y.shape(), true, {});
   adaptive_avg_pool2d_forward_kernel(x.device(), x4, y);
   record(y, x4, "AdaptiveAvgPool2dBackward", Tensor(),
          [](const Tensor& g, const Tensor&, const Tensor& dx) {

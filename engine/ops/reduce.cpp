@@ -7,6 +7,7 @@
 #include "engine/core/factory.h"
 #include "engine/cpu/reduce.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/mac_count.h"
 
 namespace fovea {
 
@@ -105,6 +106,7 @@ Tensor empty_reduced(const Tensor& x, const std::vector<int64_t>& dims, bool kee
 
 Tensor sum_forward(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   Tensor out = empty_reduced(x, dims, keepdim);
+  count_reduce_reads(x.numel());
   sum_kernel(x.device(), x, out, dims);
   return out;
 }
@@ -115,6 +117,7 @@ MaxResult extremum(const Tensor& x, const std::vector<int64_t>& dims, bool keepd
   check_nonempty(x, dims, op);
   const Shape shape = reduced_shape(x.shape(), dims, keepdim);
   MaxResult r{empty(shape, x.dtype(), x.device()), empty(shape, DType::Int64, x.device())};
+  count_reduce_reads(x.numel());
   extremum_forward_kernel(x.device(), x, r.values, r.indices, dims, kind);
   if (grad_name)
     record(r.values, x, grad_name, dims, Tensor(), r.indices,
@@ -140,6 +143,7 @@ Tensor variance(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t co
   const std::vector<int64_t> dims = float_dims(x, dims_in, op);
   check_nonempty(x, dims, op);
   Tensor out = empty_reduced(x, dims, keepdim);
+  count_reduce_reads(x.numel());
   var_forward_kernel(x.device(), x, out, dims, correction, take_sqrt);
   record(out, x, take_sqrt ? "StddevBackward" : "VarBackward", dims, x, out,
          [=](const Tensor& xs, const Tensor& y, const Tensor& g, const Tensor& dx) {
@@ -232,6 +236,7 @@ Tensor stddev(const Tensor& x, const std::vector<int64_t>& dims, int64_t correct
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   const std::vector<int64_t> dims = float_dims(x, dims_in, "logsumexp");
   Tensor out = empty_reduced(x, dims, keepdim);
+  count_reduce_reads(x.numel());
   logsumexp_forward_kernel(x.device(), x, out, dims);
   record(out, x, "LogsumexpBackward", dims, x, out,
          [dims](const Tensor& xs, const Tensor& y, const Tensor& g, const Tensor& dx) {
@@ -245,6 +250,7 @@ Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims_in, bool
   FOVEA_CHECK(p >= 1, "norm: p must be >= 1 or inf, got ", p, " (for ", x.str(), ")");
   if (std::isinf(p)) check_nonempty(x, dims, "norm (p = inf)");
   Tensor out = empty_reduced(x, dims, keepdim);
+  count_reduce_reads(x.numel());
   norm_forward_kernel(x.device(), x, out, dims, p);
   record(out, x, "NormBackward", dims, x, out,
          [dims, p](const Tensor& xs, const Tensor& y, const Tensor& g, const Tensor& dx) {

@@ -3,6 +3,7 @@
 #include "engine/autograd/node.h"
 #include "engine/core/factory.h"
 #include "engine/cpu/softmax.h"
+#include "engine/ops/mac_count.h"
 
 namespace fovea {
 
@@ -39,6 +40,7 @@ Tensor softmax_family(const Tensor& x, int64_t dim_in, bool log) {
   }
   const int64_t dim = normalize_dim(dim_in, x.shape(), op);
   Tensor y = empty(x.shape(), x.dtype(), x.device());
+  count_softmax(x.numel());
   auto& kernel = log ? log_softmax_forward_kernel : softmax_forward_kernel;
   kernel(x.device(), x, y, dim);
   if (auto node = make_node<SoftmaxFamilyBackward>({x}, log, dim)) {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <iomanip>
 #include <new>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -194,6 +195,10 @@ void print_overview(Session& s) {
         << epoch_size_line(*s.train_loader) << "\n";
   s.out << "model: " << s.model.description << "\n"
         << nn::summarize(*s.model.net, {1, ch, h, w}).table();
+  if (const size_t peak = nn::forward_backward_peak_bytes(*s.model.net, {1, ch, h, w}))
+    s.out << "forward + backward of one image: " << std::fixed << std::setprecision(2)
+          << double(peak) / double(1 << 20) << std::defaultfloat
+          << " MiB of tensors at the peak (activations kept for the backward, gradients)\n";
   s.out << "optimizer: " << c.optimizer << " lr " << c.lr << ", momentum " << c.momentum
         << ", weight decay " << c.weight_decay
         << (c.no_decay_bias_norm ? " (not on biases/norms)" : "") << "; schedule " << c.schedule

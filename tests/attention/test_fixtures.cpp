@@ -16,6 +16,7 @@
 #include "attention/probe.h"
 #include "attention/register.h"
 #include "engine/fovea.h"
+#include "layers/summary.h"
 
 using namespace fovea;
 
@@ -110,6 +111,29 @@ TEST_CASE("attention fixtures: every module and variant matches PyTorch in float
     CAPTURE(name);
     CHECK(modules.count(name) == 1);
   }
+}
+
+TEST_CASE("attention probe: the forward's op counts and the peak memory of forward + backward") {
+  const io::SafetensorsFile in = io::load_safetensors(
+      std::string(FOVEA_TEST_FIXTURES) + "/attention/cbam-train.in.safetensors");
+  const probe::Request r = probe::request_of(in.metadata);
+  probe::Costs costs;
+  const io::NamedTensors out = probe::run(r, in, nullptr, &costs);
+  // CBAM pools (channel gate over H, W; spatial gate over C) and has an MLP and a 7x7 conv,
+  // but no softmax; the hand count of each term is in test_op_counts_a.cpp.
+  CHECK(costs.forward.macs > 0);
+  CHECK(costs.forward.reduce_reads > 0);
+  CHECK(costs.forward.softmax_elements == 0);
+  // At the end of the backward the output and every gradient are alive at once.
+  size_t at_end = 0;
+  for (const auto& [name, t] : out)
+    if (name == "output" || name.rfind("grad.", 0) == 0) at_end += size_t(t.numel()) * 8;
+  CHECK(costs.peak_bytes >= at_end);
+  CHECK(costs.peak_bytes < at_end * 64);
+  const std::string line = probe::costs_line(costs);
+  CHECK(line.find(nn::with_commas(costs.forward.macs) + " MACs, 0 softmax elements") !=
+        std::string::npos);
+  CHECK(line.find("forward + backward: ") != std::string::npos);
 }
 
 TEST_CASE("attention probe: bad files are errors naming the key and the shapes") {

@@ -91,6 +91,10 @@ TEST_CASE("trainer: image folders train at their own image size by default") {
   CHECK(r.total == 8);
   CHECK(log.str().find("8 train, 8 test images of 3x12x12, 2 classes; augmentation: "
                        "crop:12:4,flip") != std::string::npos);
+  // The model summary counts what ran: the global average pooling reads 64 maps of 3 x 3.
+  CHECK(log.str().find("softmax elements: 0; elements read by poolings and reductions: 576 ") !=
+        std::string::npos);
+  CHECK(log.str().find("forward + backward of one image: ") != std::string::npos);
   CHECK(r.class_names == std::vector<std::string>{"class0", "class1"});
 }
 

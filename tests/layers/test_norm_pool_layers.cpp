@@ -158,13 +158,56 @@ TEST_CASE("summary: output shapes, parameters and MACs per module") {
   CHECK(s.rows[2].type == "Linear");
   CHECK(s.rows[2].output == Shape{2, 5});
   CHECK(s.rows[2].params == 12 * 5 + 5);
-  CHECK(s.rows[2].macs == 2 * 5 * 12);
-  CHECK(s.rows[5].macs == 2 * 3 * 5);
+  CHECK(s.rows[2].ops.macs == 2 * 5 * 12);
+  CHECK(s.rows[5].ops.macs == 2 * 3 * 5);
   CHECK(s.total_params == 65 + 10 + 15);
-  CHECK(s.total_macs == 120 + 30);
+  CHECK(s.total.macs == 120 + 30);
   CHECK(net->is_training());  // restored
   const std::string table = s.table();
   CHECK(table.find("1 (Linear)") != std::string::npos);
   CHECK(table.find("[2, 5]") != std::string::npos);
   CHECK(table.find("parameters: 90 (90 trainable)") != std::string::npos);
+}
+
+TEST_CASE("summary: each module's count is what ran inside its calls, children included") {
+  auto head = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::AdaptiveAvgPool2d>(1), std::make_shared<nn::Flatten>()});
+  auto net = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      head, std::make_shared<nn::Linear>(3, 2)});
+  const nn::Summary s = nn::summarize(*net, {2, 3, 4, 4});
+  REQUIRE(s.rows.size() == 5);  // the model, 0, 0.0, 0.1, 1
+  CHECK(s.rows[1].name == "0");
+  CHECK(s.rows[1].ops.reduce_reads == 2 * 3 * 16);  // the pooling inside it
+  CHECK(s.rows[2].ops.reduce_reads == 2 * 3 * 16);
+  CHECK(s.rows[3].ops.reduce_reads == 0);
+  CHECK(s.rows[4].ops.macs == 2 * 2 * 3);
+  CHECK(s.rows[4].ops.reduce_reads == 0);
+  CHECK(s.total.macs == 12);
+  CHECK(s.total.reduce_reads == 96);
+  CHECK(s.total.softmax_elements == 0);
+  CHECK(s.table().find("softmax elements: 0; elements read by poolings and reductions: 96") !=
+        std::string::npos);
+}
+
+TEST_CASE("summary: the peak memory of a forward and backward, with no trace left behind") {
+  auto bn = std::make_shared<nn::BatchNorm1d>(64);
+  auto net = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Linear>(12, 64), bn, std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(64, 3)});
+  const Tensor mean_before = bn->running_mean.clone();
+  const size_t small = nn::forward_backward_peak_bytes(*net, {4, 12});
+  const size_t large = nn::forward_backward_peak_bytes(*net, {64, 12});
+  // Every parameter's gradient is alive at the end of the backward.
+  CHECK(small >= size_t(net->num_parameters()) * sizeof(float));
+  // At the end of the forward, 64 rows of input, of at least two activations of 64 kept for the
+  // backward (the first linear's output for the norm, the ReLU's for the last linear) and of
+  // output are alive.
+  CHECK(large >= 64 * (12 + 2 * 64 + 3) * sizeof(float));
+  CHECK(large > small);
+  CHECK(net->is_training());  // restored
+  for (const auto& named : net->named_parameters()) {
+    CAPTURE(named.first);
+    CHECK_FALSE(named.second.grad().defined());  // cleared
+  }
+  CHECK(amax(abs(bn->running_mean - mean_before)).item() == 0.0);  // eval mode: no update
 }

@@ -1,6 +1,7 @@
 // MacCounter (engine/ops/mac_count.h): matmul, batched and broadcast matmul, linear and
-// convolutions add their multiply-accumulates while a counter lives; other ops and backward
-// passes add nothing; counters nest.
+// convolutions add their multiply-accumulates while a counter lives, softmaxes their elements,
+// poolings and reductions the elements they read; other ops and backward passes add nothing;
+// counters nest.
 #include <doctest/doctest.h>
 
 #include "engine/fovea.h"
@@ -48,4 +49,56 @@ TEST_CASE("mac count: backward passes are not counted") {
   y.backward();
   CHECK(c.macs() == 0);
   CHECK(a.grad().defined());
+}
+
+TEST_CASE("mac count: softmax elements and the elements poolings and reductions read") {
+  const Tensor x = randn({2, 3, 4});
+  MacCounter c;
+  softmax(x, 2);
+  log_softmax(x, 1);
+  CHECK(c.counts().softmax_elements == 2 * 24);
+  // Each reduction reads its whole input once; mean and sum_to go through sum.
+  sum(x, {1});
+  mean(x, {0, 2});
+  amax(x, {2});
+  max(x, 1);
+  argmax(x, 0);
+  var(x, {2});
+  logsumexp(x, {1});
+  norm(x, 2, {2});
+  sum_to(x, {3, 1});
+  CHECK(c.counts().reduce_reads == 9 * 24);
+  CHECK(c.counts().macs == 0);
+}
+
+TEST_CASE("mac count: poolings read every tap of their windows, adaptive ones their bins") {
+  MacCounter c;
+  Pool2dOptions two;
+  two.kernel = {2, 2};
+  max_pool2d(randn({2, 3, 5, 5}), two);  // [2, 3, 2, 2], 4 taps each
+  CHECK(c.counts().reduce_reads == 2 * 3 * 2 * 2 * 4);
+  MacCounter avg;
+  Pool2dOptions three;
+  three.kernel = {3, 3};
+  three.stride = {1, 1};
+  three.padding = {1, 1};
+  avg_pool2d(randn({1, 2, 4, 4}), three);  // [1, 2, 4, 4], 9 taps each, padding included
+  CHECK(avg.counts().reduce_reads == 2 * 16 * 9);
+  // Rows 5 -> 2 bins: [0, 3) and [2, 5); columns 7 -> 3 bins: [0, 3), [2, 5), [4, 7).
+  MacCounter adaptive;
+  adaptive_avg_pool2d(randn({1, 2, 5, 7}), {2, 3});
+  CHECK(adaptive.counts().reduce_reads == 2 * (3 + 3) * (3 + 3 + 3));
+  adaptive_max_pool2d(randn({1, 2, 5, 7}), {2, 3});
+  CHECK(adaptive.counts().reduce_reads == 2 * 2 * (3 + 3) * (3 + 3 + 3));
+  CHECK(c.counts().reduce_reads == 96 + 288 + 2 * 108);
+}
+
+TEST_CASE("mac count: the backward of softmax and reductions adds nothing") {
+  const Tensor x = randn({3, 4}).set_requires_grad();
+  const Tensor y = sum(mean(softmax(x, 1), {0}) * amax(x, {0}));
+  MacCounter c;
+  y.backward();
+  CHECK(c.counts().softmax_elements == 0);
+  CHECK(c.counts().reduce_reads == 0);
+  CHECK(x.grad().defined());
 }
