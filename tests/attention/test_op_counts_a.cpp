@@ -21,37 +21,23 @@
 #include "attention/shuffle_attention.h"
 #include "attention/sk.h"
 #include "engine/fovea.h"
+#include "support/op_counts.h"
 
 using namespace fovea;
 using namespace fovea::attention;
-
-namespace {
-
-// Float64, eval mode (BatchNorm uses running statistics: no batch-statistic work either way).
-template <typename M>
-std::shared_ptr<M> prepared(std::shared_ptr<M> m) {
-  m->to(DType::Float64);
-  m->train(false);
-  return m;
-}
-
-}  // namespace
 
 TEST_CASE("op counts: SE") {
   constexpr int64_t N = 2, C = 32, H = 6, W = 5, R = 8, Cr = C / R;  // Cr = 4
   SEOptions o;
   o.reduction = R;
   o.bias = false;
-  auto m = prepared(std::make_shared<SE>(C, o));
-  const Tensor x = randn({N, C, H, W}, DType::Float64);
-  NoGradGuard g;
-  MacCounter c;
-  const Tensor y = (*m)(x);
-  CHECK(y.shape() == x.shape());
-  CHECK(c.counts().macs == N * Cr * C      // z = relu(s W1^T): linear [N, C] -> [N, Cr]
-                               + N * C * Cr);  // e = sigmoid(z W2^T): linear [N, Cr] -> [N, C]
-  CHECK(c.counts().softmax_elements == 0);
-  CHECK(c.counts().reduce_reads == N * C * H * W);  // s = mean_hw X: [N, C, H, W]
+  auto m = std::make_shared<SE>(C, o);
+  const auto [ops, y] = test::count_forward(*m, {N, C, H, W});
+  CHECK(y.shape() == Shape{N, C, H, W});
+  CHECK(ops.macs == N * Cr * C      // z = relu(s W1^T): linear [N, C] -> [N, Cr]
+                        + N * C * Cr);  // e = sigmoid(z W2^T): linear [N, Cr] -> [N, C]
+  CHECK(ops.softmax_elements == 0);
+  CHECK(ops.reduce_reads == N * C * H * W);  // s = mean_hw X: [N, C, H, W]
 }
 
 TEST_CASE("op counts: CBAM") {
@@ -60,23 +46,20 @@ TEST_CASE("op counts: CBAM") {
   o.reduction_ratio = R;
   o.pool_types = {"avg", "max"};
   o.no_spatial = false;
-  auto m = prepared(std::make_shared<CBAM>(C, o));
-  const Tensor x = randn({N, C, H, W}, DType::Float64);
-  NoGradGuard g;
-  MacCounter c;
-  const Tensor y = (*m)(x);
-  CHECK(y.shape() == x.shape());
+  auto m = std::make_shared<CBAM>(C, o);
+  const auto [ops, y] = test::count_forward(*m, {N, C, H, W});
+  CHECK(y.shape() == Shape{N, C, H, W});
   // The shared MLP runs once per pool type (a = sum_p mlp(d_p)), as the equations say.
-  CHECK(c.counts().macs == N * Cr * C                // mlp(d_avg): W1, [N, C] -> [N, Cr]
-                               + N * C * Cr          // mlp(d_avg): W2, [N, Cr] -> [N, C]
-                               + N * Cr * C          // mlp(d_max): W1
-                               + N * C * Cr          // mlp(d_max): W2
-                               + N * 1 * H * W * 2 * 7 * 7);  // conv7x7 P [N, 2, H, W] -> 1 ch
-  CHECK(c.counts().softmax_elements == 0);
-  CHECK(c.counts().reduce_reads == N * C * H * W       // d_avg = mean_hw X
-                                       + N * C * H * W  // d_max = max_hw X
-                                       + N * C * H * W  // P: max_c X'
-                                       + N * C * H * W);  // P: mean_c X'
+  CHECK(ops.macs == N * Cr * C                // mlp(d_avg): W1, [N, C] -> [N, Cr]
+                        + N * C * Cr          // mlp(d_avg): W2, [N, Cr] -> [N, C]
+                        + N * Cr * C          // mlp(d_max): W1
+                        + N * C * Cr          // mlp(d_max): W2
+                        + N * 1 * H * W * 2 * 7 * 7);  // conv7x7 P [N, 2, H, W] -> 1 ch
+  CHECK(ops.softmax_elements == 0);
+  CHECK(ops.reduce_reads == N * C * H * W       // d_avg = mean_hw X
+                                + N * C * H * W  // d_max = max_hw X
+                                + N * C * H * W  // P: max_c X'
+                                + N * C * H * W);  // P: mean_c X'
 }
 
 TEST_CASE("op counts: BAM") {
@@ -87,20 +70,17 @@ TEST_CASE("op counts: BAM") {
   o.dilation_conv_num = 2;
   o.dilation_val = 4;  // padding 4 keeps H x W
   o.combine = "sum";
-  auto m = prepared(std::make_shared<BAM>(C, o));
-  const Tensor x = randn({N, C, H, W}, DType::Float64);
-  NoGradGuard g;
-  MacCounter c;
-  const Tensor y = (*m)(x);
-  CHECK(y.shape() == x.shape());
-  CHECK(c.counts().macs == N * Cr * C                    // channel: fc_0, [N, C] -> [N, Cr]
-                               + N * C * Cr              // channel: fc_final, [N, Cr] -> [N, C]
-                               + N * Cr * H * W * C      // spatial: conv_reduce0 1x1, C -> Cr
-                               + N * Cr * H * W * Cr * 3 * 3  // spatial: conv_di_0 3x3, d 4
-                               + N * Cr * H * W * Cr * 3 * 3  // spatial: conv_di_1 3x3, d 4
-                               + N * 1 * H * W * Cr);    // spatial: conv_final 1x1, Cr -> 1
-  CHECK(c.counts().softmax_elements == 0);
-  CHECK(c.counts().reduce_reads == N * C * H * W);  // s = mean_hw X
+  auto m = std::make_shared<BAM>(C, o);
+  const auto [ops, y] = test::count_forward(*m, {N, C, H, W});
+  CHECK(y.shape() == Shape{N, C, H, W});
+  CHECK(ops.macs == N * Cr * C                    // channel: fc_0, [N, C] -> [N, Cr]
+                        + N * C * Cr              // channel: fc_final, [N, Cr] -> [N, C]
+                        + N * Cr * H * W * C      // spatial: conv_reduce0 1x1, C -> Cr
+                        + N * Cr * H * W * Cr * 3 * 3  // spatial: conv_di_0 3x3, d 4
+                        + N * Cr * H * W * Cr * 3 * 3  // spatial: conv_di_1 3x3, d 4
+                        + N * 1 * H * W * Cr);    // spatial: conv_final 1x1, Cr -> 1
+  CHECK(ops.softmax_elements == 0);
+  CHECK(ops.reduce_reads == N * C * H * W);  // s = mean_hw X
 }
 
 TEST_CASE("op counts: ECA") {
@@ -109,17 +89,14 @@ TEST_CASE("op counts: ECA") {
   o.k_size = K;  // explicit (the adaptive size would be 3 at C = 32)
   o.gamma = 2;
   o.b = 1;
-  auto m = prepared(std::make_shared<ECA>(C, o));
+  auto m = std::make_shared<ECA>(C, o);
   REQUIRE(m->k_size == K);
-  const Tensor x = randn({N, C, H, W}, DType::Float64);
-  NoGradGuard g;
-  MacCounter c;
-  const Tensor y = (*m)(x);
-  CHECK(y.shape() == x.shape());
+  const auto [ops, y] = test::count_forward(*m, {N, C, H, W});
+  CHECK(y.shape() == Shape{N, C, H, W});
   // z: conv1d 1 -> 1 over [N, 1, C], zero padding (K-1)/2: N * 1 * C outputs * 1 * K taps.
-  CHECK(c.counts().macs == N * 1 * C * 1 * K);
-  CHECK(c.counts().softmax_elements == 0);
-  CHECK(c.counts().reduce_reads == N * C * H * W);  // y = mean_hw X
+  CHECK(ops.macs == N * 1 * C * 1 * K);
+  CHECK(ops.softmax_elements == 0);
+  CHECK(ops.reduce_reads == N * C * H * W);  // y = mean_hw X
 }
 
 TEST_CASE("op counts: SK SKConv") {
@@ -134,22 +111,19 @@ TEST_CASE("op counts: SK SKConv") {
   o.L = 32;
   o.fuse_bn = true;
   o.bn_momentum = 0.05;
-  auto m = prepared(std::make_shared<SKConv>(Cin, Cout, S, o));
+  auto m = std::make_shared<SKConv>(Cin, Cout, S, o);
   REQUIRE(m->d == D);
-  const Tensor x = randn({N, Cin, H, W}, DType::Float64);
-  NoGradGuard g;
-  MacCounter c;
-  const Tensor y = (*m)(x);
+  const auto [ops, y] = test::count_forward(*m, {N, Cin, H, W});
   CHECK(y.shape() == Shape{N, Cout, Ho, Wo});
-  CHECK(c.counts().macs == N * Cout * Ho * Wo * (Cin / G) * 3 * 3     // U_1: conv 3x3, d 1
-                               + N * Cout * Ho * Wo * (Cin / G) * 3 * 3  // U_2: conv 3x3, d 2
-                               + N * D * 1 * 1 * Cout        // fc_reduce 1x1 on s [N, Cout, 1, 1]
-                               + N * (M * Cout) * 1 * 1 * D);  // fc_select 1x1, d -> M Cout
-  CHECK(c.counts().softmax_elements == N * M * Cout);  // a = softmax over M of [N, M, Cout]
+  CHECK(ops.macs == N * Cout * Ho * Wo * (Cin / G) * 3 * 3     // U_1: conv 3x3, d 1
+                        + N * Cout * Ho * Wo * (Cin / G) * 3 * 3  // U_2: conv 3x3, d 2
+                        + N * D * 1 * 1 * Cout        // fc_reduce 1x1 on s [N, Cout, 1, 1]
+                        + N * (M * Cout) * 1 * 1 * D);  // fc_select 1x1, d -> M Cout
+  CHECK(ops.softmax_elements == N * M * Cout);  // a = softmax over M of [N, M, Cout]
   // U = U_1 + U_2 is element-wise (not counted); V = sum_i a_i U_i runs as one sum over the
   // path axis of the stacked [N, M, Cout, H', W'] products, so it reads every one of them.
-  CHECK(c.counts().reduce_reads == N * Cout * Ho * Wo           // s = GAP(U)
-                                       + N * M * Cout * Ho * Wo);  // V = sum_i a_i U_i
+  CHECK(ops.reduce_reads == N * Cout * Ho * Wo           // s = GAP(U)
+                                + N * M * Cout * Ho * Wo);  // V = sum_i a_i U_i
 }
 
 TEST_CASE("op counts: SK SKAttention") {
@@ -159,39 +133,33 @@ TEST_CASE("op counts: SK SKAttention") {
   o.reduction = 16;
   o.group = G;
   o.L = 32;
-  auto m = prepared(std::make_shared<SKAttention>(C, 1, o));
+  auto m = std::make_shared<SKAttention>(C, 1, o);
   REQUIRE(m->d == D);
-  const Tensor x = randn({N, C, H, W}, DType::Float64);
-  NoGradGuard g;
-  MacCounter c;
-  const Tensor y = (*m)(x);
-  CHECK(y.shape() == x.shape());
-  CHECK(c.counts().macs == N * C * H * W * (C / G) * 1 * 1    // U_1: conv 1x1, groups G
-                               + N * C * H * W * (C / G) * 3 * 3  // U_2: conv 3x3
-                               + N * C * H * W * (C / G) * 5 * 5  // U_3: conv 5x5
-                               + N * C * H * W * (C / G) * 7 * 7  // U_4: conv 7x7
-                               + N * D * C                    // Z = fc(s): linear C -> d
-                               + M * (N * C * D));            // logits_i = fcs[i](Z), M heads
-  CHECK(c.counts().softmax_elements == N * M * C);  // a = softmax over M of [N, M, C]
-  CHECK(c.counts().reduce_reads == N * C * H * W          // s = GAP(sum_i U_i)
-                                       + N * M * C * H * W);  // V = sum_i a_i U_i (as SKConv)
+  const auto [ops, y] = test::count_forward(*m, {N, C, H, W});
+  CHECK(y.shape() == Shape{N, C, H, W});
+  CHECK(ops.macs == N * C * H * W * (C / G) * 1 * 1    // U_1: conv 1x1, groups G
+                        + N * C * H * W * (C / G) * 3 * 3  // U_2: conv 3x3
+                        + N * C * H * W * (C / G) * 5 * 5  // U_3: conv 5x5
+                        + N * C * H * W * (C / G) * 7 * 7  // U_4: conv 7x7
+                        + N * D * C                    // Z = fc(s): linear C -> d
+                        + M * (N * C * D));            // logits_i = fcs[i](Z), M heads
+  CHECK(ops.softmax_elements == N * M * C);  // a = softmax over M of [N, M, C]
+  CHECK(ops.reduce_reads == N * C * H * W          // s = GAP(sum_i U_i)
+                                + N * M * C * H * W);  // V = sum_i a_i U_i (as SKConv)
 }
 
 TEST_CASE("op counts: Shuffle Attention") {
   constexpr int64_t N = 2, C = 32, H = 6, W = 5, G = 4, Cp = C / (2 * G);  // c' = 4
   ShuffleAttentionOptions o;
   o.groups = G;
-  auto m = prepared(std::make_shared<ShuffleAttention>(C, o));
-  const Tensor x = randn({N, C, H, W}, DType::Float64);
-  NoGradGuard g;
-  MacCounter c;
-  const Tensor y = (*m)(x);
-  CHECK(y.shape() == x.shape());
+  auto m = std::make_shared<ShuffleAttention>(C, o);
+  const auto [ops, y] = test::count_forward(*m, {N, C, H, W});
+  CHECK(y.shape() == Shape{N, C, H, W});
   // The gates are per-channel affine maps (element-wise), GN(x1) is a norm kernel, the
   // shuffle is a copy: none of them counts.
-  CHECK(c.counts().macs == 0);
-  CHECK(c.counts().softmax_elements == 0);
-  CHECK(c.counts().reduce_reads == (N * G) * Cp * H * W);  // mean_hw x0: [N G, c', H, W]
+  CHECK(ops.macs == 0);
+  CHECK(ops.softmax_elements == 0);
+  CHECK(ops.reduce_reads == (N * G) * Cp * H * W);  // mean_hw x0: [N G, c', H, W]
 }
 
 TEST_CASE("op counts: SGE") {
@@ -199,83 +167,71 @@ TEST_CASE("op counts: SGE") {
   SGEOptions o;
   o.groups = G;
   o.xmu_init = false;
-  auto m = prepared(std::make_shared<SpatialGroupEnhance>(C, o));
-  const Tensor x = randn({N, C, H, W}, DType::Float64);
-  NoGradGuard g;
-  MacCounter c;
-  const Tensor y = (*m)(x);
-  CHECK(y.shape() == x.shape());
-  CHECK(c.counts().macs == 0);
-  CHECK(c.counts().softmax_elements == 0);
-  CHECK(c.counts().reduce_reads == (N * G) * (C / G) * H * W       // g = mean_hw x
-                                       + (N * G) * (C / G) * H * W  // xn = sum_c (x * g)
-                                       + (N * G) * H * W            // t - mean_hw t: [NG, HW]
-                                       + (N * G) * H * W);          // s = std_hw t: [NG, HW]
+  auto m = std::make_shared<SpatialGroupEnhance>(C, o);
+  const auto [ops, y] = test::count_forward(*m, {N, C, H, W});
+  CHECK(y.shape() == Shape{N, C, H, W});
+  CHECK(ops.macs == 0);
+  CHECK(ops.softmax_elements == 0);
+  CHECK(ops.reduce_reads == (N * G) * (C / G) * H * W       // g = mean_hw x
+                                + (N * G) * (C / G) * H * W  // xn = sum_c (x * g)
+                                + (N * G) * H * W            // t - mean_hw t: [NG, HW]
+                                + (N * G) * H * W);          // s = std_hw t: [NG, HW]
 }
 
 TEST_CASE("op counts: PSA paper_parallel") {
   constexpr int64_t N = 2, C = 32, H = 6, W = 5, Ch = C / 2;  // every branch is C/2 wide
   PSAOptions o;
   o.variant = PSAVariant::PaperParallel;
-  auto m = prepared(std::make_shared<PolarizedSelfAttention>(C, o));
-  const Tensor x = randn({N, C, H, W}, DType::Float64);
-  NoGradGuard g;
-  MacCounter c;
-  const Tensor y = (*m)(x);
-  CHECK(y.shape() == x.shape());
-  CHECK(c.counts().macs == N * Ch * H * W * C        // channel: V = ch_wv(X), 1x1 C -> C/2
-                               + N * 1 * H * W * C    // channel: q = ch_wq(X), 1x1 C -> 1
-                               + N * Ch * 1 * (H * W)  // channel: z = V q, [C/2, HW] x [HW, 1]
-                               + N * C * 1 * 1 * Ch   // channel: w = ch_wz(z), 1x1 C/2 -> C
-                               + N * Ch * H * W * C   // spatial: sp_wq(X), 1x1 C -> C/2
-                               + N * Ch * H * W * C   // spatial: Vs = sp_wv(X), 1x1 C -> C/2
-                               + N * 1 * (H * W) * Ch);  // spatial: zs = softmax(qs) Vs
-  CHECK(c.counts().softmax_elements == N * H * W  // channel: softmax_HW(q), [N, HW, 1]
-                                           + N * Ch);  // spatial: softmax_{C/2}(qs), [N, 1, C/2]
-  CHECK(c.counts().reduce_reads == N * Ch * H * W);  // spatial: qs = GAP(sp_wq(X))
+  auto m = std::make_shared<PolarizedSelfAttention>(C, o);
+  const auto [ops, y] = test::count_forward(*m, {N, C, H, W});
+  CHECK(y.shape() == Shape{N, C, H, W});
+  CHECK(ops.macs == N * Ch * H * W * C        // channel: V = ch_wv(X), 1x1 C -> C/2
+                        + N * 1 * H * W * C    // channel: q = ch_wq(X), 1x1 C -> 1
+                        + N * Ch * 1 * (H * W)  // channel: z = V q, [C/2, HW] x [HW, 1]
+                        + N * C * 1 * 1 * Ch   // channel: w = ch_wz(z), 1x1 C/2 -> C
+                        + N * Ch * H * W * C   // spatial: sp_wq(X), 1x1 C -> C/2
+                        + N * Ch * H * W * C   // spatial: Vs = sp_wv(X), 1x1 C -> C/2
+                        + N * 1 * (H * W) * Ch);  // spatial: zs = softmax(qs) Vs
+  CHECK(ops.softmax_elements == N * H * W  // channel: softmax_HW(q), [N, HW, 1]
+                                    + N * Ch);  // spatial: softmax_{C/2}(qs), [N, 1, C/2]
+  CHECK(ops.reduce_reads == N * Ch * H * W);  // spatial: qs = GAP(sp_wq(X))
 }
 
 TEST_CASE("op counts: PSA official_s") {
   constexpr int64_t N = 2, C = 32, H = 6, W = 5, Ch = C / 2, Mid = Ch / 4;  // (C/2) // 4 = 4
   PSAOptions o;
   o.variant = PSAVariant::OfficialS;
-  auto m = prepared(std::make_shared<PolarizedSelfAttention>(C, o));
-  const Tensor x = randn({N, C, H, W}, DType::Float64);
-  NoGradGuard g;
-  MacCounter c;
-  const Tensor y = (*m)(x);
-  CHECK(y.shape() == x.shape());
+  auto m = std::make_shared<PolarizedSelfAttention>(C, o);
+  const auto [ops, y] = test::count_forward(*m, {N, C, H, W});
+  CHECK(y.shape() == Shape{N, C, H, W});
   // Sequential: the spatial branch runs on X1 = A_ch X, which has X's shape.
-  CHECK(c.counts().macs == N * 1 * H * W * C          // channel: q = conv_q_right(X), C -> 1
-                               + N * Ch * H * W * C    // channel: V = conv_v_right(X), C -> C/2
-                               + N * Ch * 1 * (H * W)  // channel: z = V q
-                               + N * Mid * 1 * 1 * Ch  // channel: conv_up.0, C/2 -> (C/2)//4
-                               + N * C * 1 * 1 * Mid   // channel: conv_up.3, (C/2)//4 -> C
-                               + N * Ch * H * W * C    // spatial: conv_q_left(X1), C -> C/2
-                               + N * Ch * H * W * C    // spatial: Vs = conv_v_left(X1)
-                               + N * 1 * (H * W) * Ch);  // spatial: qs softmax_HW(Vs)
-  CHECK(c.counts().softmax_elements == N * H * W          // channel: softmax_HW(q)
-                                           + N * Ch * H * W);  // spatial: softmax_HW(Vs) rows
-  CHECK(c.counts().reduce_reads == N * Ch * H * W);  // spatial: qs = GAP(conv_q_left(X1))
+  CHECK(ops.macs == N * 1 * H * W * C          // channel: q = conv_q_right(X), C -> 1
+                        + N * Ch * H * W * C    // channel: V = conv_v_right(X), C -> C/2
+                        + N * Ch * 1 * (H * W)  // channel: z = V q
+                        + N * Mid * 1 * 1 * Ch  // channel: conv_up.0, C/2 -> (C/2)//4
+                        + N * C * 1 * 1 * Mid   // channel: conv_up.3, (C/2)//4 -> C
+                        + N * Ch * H * W * C    // spatial: conv_q_left(X1), C -> C/2
+                        + N * Ch * H * W * C    // spatial: Vs = conv_v_left(X1)
+                        + N * 1 * (H * W) * Ch);  // spatial: qs softmax_HW(Vs)
+  CHECK(ops.softmax_elements == N * H * W          // channel: softmax_HW(q)
+                                    + N * Ch * H * W);  // spatial: softmax_HW(Vs) rows
+  CHECK(ops.reduce_reads == N * Ch * H * W);  // spatial: qs = GAP(conv_q_left(X1))
 }
 
 TEST_CASE("op counts: Coordinate Attention") {
   constexpr int64_t N = 2, C = 32, H = 6, W = 5, Mip = 8;  // mip = max(8, 32 // 32)
   CoordAttOptions o;
   o.reduction = 32;
-  auto m = prepared(std::make_shared<CoordAtt>(C, C, o));
+  auto m = std::make_shared<CoordAtt>(C, C, o);
   REQUIRE(m->mip == Mip);
-  const Tensor x = randn({N, C, H, W}, DType::Float64);
-  NoGradGuard g;
-  MacCounter c;
-  const Tensor y = (*m)(x);
-  CHECK(y.shape() == x.shape());
-  CHECK(c.counts().macs == N * Mip * (H + W) * 1 * C  // conv1 1x1 on cat(x_h, x_w)
-                               + N * C * H * 1 * Mip   // a_h = sigmoid(conv_h(f_h)), mip -> C
-                               + N * C * 1 * W * Mip);  // a_w = sigmoid(conv_w(f_w)), mip -> C
-  CHECK(c.counts().softmax_elements == 0);
-  CHECK(c.counts().reduce_reads == N * C * H * W      // x_h = mean_w X
-                                       + N * C * H * W);  // x_w = mean_h X
+  const auto [ops, y] = test::count_forward(*m, {N, C, H, W});
+  CHECK(y.shape() == Shape{N, C, H, W});
+  CHECK(ops.macs == N * Mip * (H + W) * 1 * C  // conv1 1x1 on cat(x_h, x_w)
+                        + N * C * H * 1 * Mip   // a_h = sigmoid(conv_h(f_h)), mip -> C
+                        + N * C * 1 * W * Mip);  // a_w = sigmoid(conv_w(f_w)), mip -> C
+  CHECK(ops.softmax_elements == 0);
+  CHECK(ops.reduce_reads == N * C * H * W      // x_h = mean_w X
+                                + N * C * H * W);  // x_w = mean_h X
 }
 
 TEST_CASE("op counts: GAM") {
@@ -285,16 +241,13 @@ TEST_CASE("op counts: GAM") {
   o.channel_sigmoid = true;
   o.spatial_groups = G;  // grouped 7x7 convs (the paper's ResNet-50 setting)
   o.shuffle = "out";     // a copy: not counted
-  auto m = prepared(std::make_shared<GAM>(C, o));
-  const Tensor x = randn({N, C, H, W}, DType::Float64);
-  NoGradGuard g;
-  MacCounter c;
-  const Tensor y = (*m)(x);
-  CHECK(y.shape() == x.shape());
-  CHECK(c.counts().macs == (N * H * W) * Cr * C   // channel MLP W1 per pixel: [NHW, C] -> C/r
-                               + (N * H * W) * C * Cr  // channel MLP W2 per pixel: -> C
-                               + N * Cr * H * W * (C / G) * 7 * 7  // conv7x7 C -> C/r, groups G
-                               + N * C * H * W * (Cr / G) * 7 * 7);  // conv7x7 C/r -> C, groups G
-  CHECK(c.counts().softmax_elements == 0);
-  CHECK(c.counts().reduce_reads == 0);  // no pooling anywhere (the paper's point)
+  auto m = std::make_shared<GAM>(C, o);
+  const auto [ops, y] = test::count_forward(*m, {N, C, H, W});
+  CHECK(y.shape() == Shape{N, C, H, W});
+  CHECK(ops.macs == (N * H * W) * Cr * C   // channel MLP W1 per pixel: [NHW, C] -> C/r
+                        + (N * H * W) * C * Cr  // channel MLP W2 per pixel: -> C
+                        + N * Cr * H * W * (C / G) * 7 * 7  // conv7x7 C -> C/r, groups G
+                        + N * C * H * W * (Cr / G) * 7 * 7);  // conv7x7 C/r -> C, groups G
+  CHECK(ops.softmax_elements == 0);
+  CHECK(ops.reduce_reads == 0);  // no pooling anywhere (the paper's point)
 }
