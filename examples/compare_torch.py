@@ -4,6 +4,12 @@ the same initial weights, data order and augmentation, and prints both accuracie
 of their training times.
 
     /usr/bin/python3 examples/compare_torch.py --data ../shared/data/cifar-10-subset --epochs 15
+    /usr/bin/python3 examples/compare_torch.py --data ... --epochs 2 --attention gsa
+
+With --attention the network is ResNet-20 with that attention module in the zoo's place (the
+string is examples/train's, options included); PyTorch builds it from the fixture script's
+reference modules (attention_zoo_torch.build_network), so a module that trains badly can be told
+apart from a bug in fovea.
 
 1. fovea: build/examples/train --dataset cifar10 ... --save-initial --export-plans DIR runs the
    recipe (SGD with momentum, weight decay, cosine schedule stepped per batch, random crop with
@@ -31,6 +37,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from safetensors_to_torch import read_safetensors  # noqa: E402
 from torch_reference import CifarResNet  # noqa: E402
+from attention_zoo_torch import build_network  # noqa: E402
 
 
 def cifar10_split(folder, train):
@@ -78,8 +85,8 @@ def evaluate(model, images, labels, mean, std):
 
 def run_fovea(args, out):
     cmd = [args.train, "--dataset", "cifar10", "--data", args.data, "--model",
-           f"resnet{args.depth}", "--epochs", str(args.epochs), "--batch-size",
-           str(args.batch_size), "--lr", str(args.lr), "--momentum", str(args.momentum), "--wd",
+           f"resnet{args.depth}", "--attention", args.attention, "--epochs", str(args.epochs),
+           "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--momentum", str(args.momentum), "--wd",
            str(args.wd), "--schedule", "cosine", "--seed", str(args.seed), "--threads",
            str(args.threads), "--workers", "1", "--out", os.path.join(out, "fovea"),
            "--export-plans", os.path.join(out, "plans"), "--save-initial", "--quiet"]
@@ -99,7 +106,8 @@ def run_torch(args, out):
     torch.set_num_threads(args.threads)
     train_x, train_y = cifar10_split(args.data, True)
     test_x, test_y = cifar10_split(args.data, False)
-    model = CifarResNet(args.depth)
+    model = CifarResNet(args.depth) if args.attention == "none" else \
+        build_network(args.attention, args.depth)
     weights, _ = read_safetensors(os.path.join(out, "fovea", "initial.safetensors"))
     model.load_state_dict(weights, strict=True)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
@@ -150,6 +158,8 @@ def main():
     p.add_argument("--train", default="build/examples/train")
     p.add_argument("--data", required=True, help="CIFAR-10 binary folder (or its parent)")
     p.add_argument("--depth", type=int, default=20)
+    p.add_argument("--attention", default="none",
+                   help="an attention module as examples/train takes it (gsa, \"sk:groups=16\")")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1)
@@ -164,8 +174,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     fovea = run_fovea(args, args.out)
     ref = run_torch(args, args.out)
-    print(f"\nResNet-{args.depth} on {args.data}, {args.epochs} epochs, batch {args.batch_size}, "
-          f"{args.threads} threads (torch {torch.__version__})")
+    print(f"\nResNet-{args.depth} (attention {args.attention}) on {args.data}, {args.epochs} "
+          f"epochs, batch {args.batch_size}, {args.threads} threads (torch {torch.__version__})")
     print(f"{'epoch':>5} {'fovea acc':>10} {'torch acc':>10} {'fovea loss':>11} {'torch loss':>11}")
     for f_row, t_row in zip(fovea, ref):
         print(f"{int(f_row['epoch']):5d} {100 * f_row['test_acc']:9.2f}% {100 * t_row['test_acc']:9.2f}%"
