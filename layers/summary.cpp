@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -41,7 +42,9 @@ Summary summarize(Module& model, const Shape& input_shape, DType dtype) {
   // one opened, and a counter sees its module's ops and its children's.
   std::vector<std::unique_ptr<MacCounter>> open;
   std::vector<std::tuple<Module*, int, int>> hooks;  // module, pre-hook id, hook id
+  std::set<const Module*> hooked;  // a module under two names is still one module
   for (const auto& [name, m] : modules) {
+    if (!hooked.insert(m).second) continue;
     Module* mm = const_cast<Module*>(m);
     const int pre = mm->add_forward_pre_hook(
         [&open](Module&, const Tensor&) { open.push_back(std::make_unique<MacCounter>()); });
@@ -99,24 +102,33 @@ Summary summarize(Module& model, const Shape& input_shape, DType dtype) {
 size_t forward_backward_peak_bytes(Module& model, const Shape& input_shape, DType dtype) {
   const auto params = model.parameters();
   if (!params.empty() && params.front().device() != Device::cpu()) return 0;
-  const bool was_training = model.is_training();
+  const bool any_trainable = std::any_of(params.begin(), params.end(),
+                                         [](const Tensor& p) { return p.requires_grad(); });
+  const bool was_training = model.is_training(), was_recording = GradMode::is_enabled();
+  auto restore = [&] {
+    model.zero_grad();
+    model.train(was_training);
+    GradMode::set_enabled(was_recording);
+  };
   model.eval();
+  GradMode::set_enabled(true);  // a caller under NoGradGuard still gets its backward
   size_t peak = 0;
   try {
     const size_t before = cpu_allocator().stats().live_bytes;
     cpu_allocator().reset_peak();
     {
-      const Tensor x = zeros(input_shape, dtype).set_requires_grad();
+      Tensor x = zeros(input_shape, dtype);
+      // Without trainable parameters only the input's gradient gives the backward something
+      // to compute; with them, as in training, the input needs none.
+      if (!any_trainable) x.set_requires_grad();
       sum(model(x)).backward();
     }
     peak = cpu_allocator().stats().peak_live_bytes - before;
   } catch (...) {
-    model.zero_grad();
-    model.train(was_training);
+    restore();
     throw;
   }
-  model.zero_grad();
-  model.train(was_training);
+  restore();
   return peak;
 }
 

@@ -39,10 +39,13 @@ std::string with_commas(int64_t v);
 Summary summarize(Module& model, const Shape& input_shape, DType dtype = DType::Float32);
 
 // The most bytes of CPU tensors alive at once during one forward and backward of `model` on a
-// zero input of `input_shape`, beyond those alive before (the parameters): the activations the
-// forward saves, its output and every gradient. The pass runs in eval mode, so no running
-// statistic moves, and the parameters' gradients are cleared after; the training flag is
-// restored. A model on the GPU gives 0 (only the CPU allocator is measured).
+// zero input of `input_shape`, beyond those alive before (the parameters): the input, the
+// activations the forward saves, its output, every parameter's gradient and the backward's
+// temporaries. As in training, the input gets no gradient (unless no parameter is trainable).
+// The pass runs in eval mode, so no running statistic moves and dropout keeps no mask; the
+// parameters' gradients are cleared after, the training flag and grad mode restored. It
+// restarts the CPU allocator's peak (cpu_allocator().reset_peak()). A model on the GPU gives 0
+// (only the CPU allocator is measured).
 size_t forward_backward_peak_bytes(Module& model, const Shape& input_shape,
                                    DType dtype = DType::Float32);
 

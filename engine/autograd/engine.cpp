@@ -14,6 +14,7 @@
 #include "engine/autograd/node.h"
 #include "engine/core/factory.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/mac_count.h"
 
 namespace fovea {
 
@@ -107,6 +108,7 @@ void check_returned_grads(const Node& node, const std::vector<Tensor>& grads) {
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                   bool retain_graph) {
   NoGradGuard no_grad;  // backward itself is not recorded (no double backward)
+  OpCountPause no_counting;  // nor counted: engine/ops/mac_count.h counts forwards
   std::vector<Edge> root_edges;
   std::vector<Node*> root_nodes;
   for (const Tensor& r : roots) {

@@ -5,6 +5,7 @@
 #include "engine/cpu/cross_entropy.h"
 #include "engine/cpu/index.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/mac_count.h"
 #include "engine/ops/reduce.h"
 
 namespace fovea {
@@ -142,6 +143,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   const ClassRows c = class_rows(logits, target, reduction, "cross_entropy", "logits");
   Tensor losses = empty({c.m}, logits.dtype(), logits.device());
   Tensor lse = empty({c.m}, DType::Float64, logits.device());
+  count_softmax(c.rows.numel());  // its fused log-softmax (engine/ops/mac_count.h)
   cross_entropy_forward_kernel(logits.device(), c.rows, c.target, losses, lse, label_smoothing);
   Tensor out = reduce_losses(losses, reduction);
   if (auto node = make_node<CrossEntropyBackward>({c.rows}, reduction, label_smoothing)) {

@@ -7,6 +7,7 @@ namespace fovea {
 
 namespace {
 thread_local MacCounter* innermost = nullptr;
+thread_local bool paused = false;
 }
 
 MacCounter::MacCounter() : outer_(innermost) { innermost = this; }
@@ -21,7 +22,11 @@ MacCounter::~MacCounter() {
 }
 
 void count_ops(const OpCounts& work) {
+  if (paused) return;
   for (MacCounter* c = innermost; c != nullptr; c = c->outer_) c->counts_ += work;
 }
+
+OpCountPause::OpCountPause() : previous_(paused) { paused = true; }
+OpCountPause::~OpCountPause() { paused = previous_; }
 
 }  // namespace fovea

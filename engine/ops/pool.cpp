@@ -5,6 +5,7 @@
 #include "engine/autograd/node.h"
 #include "engine/core/factory.h"
 #include "engine/cpu/pool.h"
+#include "engine/kernels/pool.h"
 #include "engine/ops/mac_count.h"
 
 namespace fovea {
@@ -90,11 +91,12 @@ Shape pooled_shape(const Tensor& x4, const Pool2dOptions& o, const char* op) {
   return {x4.size(0), x4.size(1), oh, ow};
 }
 
-// The taps of an adaptive pooling along one axis: the sum of its bins' lengths (bins overlap
-// when `out` does not divide `in`, mac_count.h).
+// The taps of an adaptive pooling along one axis: the sum of its bins' lengths, the bins the
+// kernels read (bins overlap when `out` does not divide `in`; mac_count.h).
 int64_t adaptive_taps(int64_t in, int64_t out) {
+  const pool::PoolAxis axis = pool::adaptive_axis(in, out);
   int64_t taps = 0;
-  for (int64_t o = 0; o < out; ++o) taps += (((o + 1) * in + out - 1) / out) - o * in / out;
+  for (int64_t o = 0; o < out; ++o) taps += axis.span(o).end - axis.span(o).begin;
   return taps;
 }
 

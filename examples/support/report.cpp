@@ -85,15 +85,6 @@ std::string epoch_line(const EpochMetrics& m, int64_t epochs) {
   return line;
 }
 
-std::string with_commas(int64_t n) {
-  std::string digits = std::to_string(n < 0 ? -n : n), text;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) text += ',';
-    text += digits[i];
-  }
-  return n < 0 ? "-" + text : text;
-}
-
 void record_memory(EpochMetrics& m) {
   rusage usage{};
   if (getrusage(RUSAGE_SELF, &usage) == 0) m.peak_rss_bytes = int64_t(usage.ru_maxrss) * 1024;

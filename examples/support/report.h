@@ -39,9 +39,6 @@ class Progress {
 // "epoch 3/10: train loss 0.1891, ..., 113.8 s (556 img/s), RSS 412 MiB (peak 530 MiB)"
 std::string epoch_line(const EpochMetrics& m, int64_t epochs);
 
-// 60000 -> "60,000".
-std::string with_commas(int64_t n);
-
 // The process's memory now, filled into `m`: resident set (/proc/self/statm), its peak
 // (getrusage's ru_maxrss, at least the resident set), the bytes of CPU tensors alive and their
 // peak since the allocator's last reset_peak() (engine/core/cpu_allocator.h).

@@ -22,6 +22,7 @@ namespace fovea::train {
 namespace {
 
 using json = nlohmann::json;
+using nn::with_commas;
 namespace fs = std::filesystem;
 
 // ---- settings --------------------------------------------------------------------------------
@@ -198,7 +199,8 @@ void print_overview(Session& s) {
   if (const size_t peak = nn::forward_backward_peak_bytes(*s.model.net, {1, ch, h, w}))
     s.out << "forward + backward of one image: " << std::fixed << std::setprecision(2)
           << double(peak) / double(1 << 20) << std::defaultfloat
-          << " MiB of tensors at the peak (activations kept for the backward, gradients)\n";
+          << " MiB of tensors at the peak (the input, the activations kept for the backward, "
+             "the gradients)\n";
   s.out << "optimizer: " << c.optimizer << " lr " << c.lr << ", momentum " << c.momentum
         << ", weight decay " << c.weight_decay
         << (c.no_decay_bias_norm ? " (not on biases/norms)" : "") << "; schedule " << c.schedule

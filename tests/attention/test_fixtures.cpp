@@ -127,7 +127,8 @@ TEST_CASE("attention probe: the forward's op counts and the peak memory of forwa
   // At the end of the backward the output and every gradient are alive at once.
   size_t at_end = 0;
   for (const auto& [name, t] : out)
-    if (name == "output" || name.rfind("grad.", 0) == 0) at_end += size_t(t.numel()) * 8;
+    if (name == "output" || name.rfind("grad.", 0) == 0)
+      at_end += size_t(t.numel()) * dtype_size(t.dtype());
   CHECK(costs.peak_bytes >= at_end);
   CHECK(costs.peak_bytes < at_end * 64);
   const std::string line = probe::costs_line(costs);

@@ -2,10 +2,11 @@
 // these tests keep the pointers honest. A reference is one or more identifiers in backticks
 // (separated by ", " or " / "), then ", ", " (" or " at ", then `path:line` and perhaps more
 // lines (" / :79"). Identifiers and lines pair up in order when their counts agree; otherwise
-// one of the identifiers must be on the first line. An identifier matches a line that contains
-// its last "::" component ("SE::forward" needs "forward"). A bare file name ("reduce.cpp") is
-// the last path with that name earlier on the same line, else the only file of that name in
-// the source folders.
+// one of the identifiers must be on each line. An identifier matches a line that contains its
+// last "::" component ("SE::forward" needs "forward"). A bare file name ("reduce.cpp") is the
+// last path with that name earlier on the same line, else the only file of that name in the
+// source folders. Every other `path:line` or `path:first-last` in backticks (a test's line, a
+// reference without an identifier) must at least name an existing file and lines inside it.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -23,7 +24,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Checked {
-  int references = 0;
+  int references = 0;  // identifiers checked against their lines
+  int locations = 0;   // `path:line` tokens checked to exist
   std::vector<std::string> problems;
 };
 
@@ -63,6 +65,34 @@ std::string key_of(std::string identifier) {
   return identifier;
 }
 
+// Whether line `text` holds `identifier` (an identifier without a key, "X::", never matches).
+bool holds(const std::string& text, const std::string& identifier) {
+  const std::string key = key_of(identifier);
+  return !key.empty() && text.find(key) != std::string::npos;
+}
+
+// Every `path:line` and `path:first-last` token of `line`: an existing file, lines inside it.
+void check_locations(const std::string& line, const std::string& where, const fs::path& root,
+                     Checked& c) {
+  static const std::regex token_re(R"(`([\w./-]+\.(?:cpp|h|cu|cuh|py)):(\d+)(?:-(\d+))?`)");
+  for (std::sregex_iterator it(line.begin(), line.end(), token_re), end; it != end; ++it) {
+    const std::smatch& m = *it;
+    ++c.locations;
+    std::string problem;
+    const std::string file =
+        resolve(m[1].str(), line.substr(0, size_t(m.position(1))), root, problem);
+    if (file.empty() || !fs::is_regular_file(root / file)) {
+      c.problems.push_back(where + (problem.empty() ? file + " does not exist" : problem));
+      continue;
+    }
+    const int count = int(lines_of(root / file).size());
+    const int first = std::stoi(m[2].str()), last = m[3].matched ? std::stoi(m[3].str()) : first;
+    if (first < 1 || last < first || last > count)
+      c.problems.push_back(where + m.str() + " is outside " + file + " (" +
+                           std::to_string(count) + " lines)");
+  }
+}
+
 // Checks every reference of `text` (a markdown document) against the sources under `root`.
 Checked check_references(const std::string& text, const fs::path& root, const std::string& doc) {
   static const std::regex ref_re(R"(((?:`[^`]+`(?:, | / ))*`[^`]+`)(?:, | \(| at ))"
@@ -86,10 +116,7 @@ Checked check_references(const std::string& text, const fs::path& root, const st
       std::string problem;
       const std::string file =
           resolve(m[2].str(), line.substr(0, size_t(m.position(2))), root, problem);
-      if (file.empty() || !fs::is_regular_file(root / file)) {
-        c.problems.push_back(where + (problem.empty() ? file + " does not exist" : problem));
-        continue;
-      }
+      if (file.empty() || !fs::is_regular_file(root / file)) continue;  // check_locations says
       const std::vector<std::string> source = lines_of(root / file);
       auto text_at = [&](int n) -> std::string {
         return n >= 1 && size_t(n) <= source.size() ? source[size_t(n) - 1] : "";
@@ -100,16 +127,17 @@ Checked check_references(const std::string& text, const fs::path& root, const st
       };
       if (names.size() == lines.size()) {
         for (size_t i = 0; i < names.size(); ++i, ++c.references)
-          if (text_at(lines[i]).find(key_of(names[i])) == std::string::npos)
-            report("`" + names[i] + "`", lines[i]);
+          if (!holds(text_at(lines[i]), names[i])) report("`" + names[i] + "`", lines[i]);
         continue;
       }
-      ++c.references;
-      bool any = false;
-      for (const std::string& n : names)
-        any = any || text_at(lines[0]).find(key_of(n)) != std::string::npos;
-      if (!any) report("none of " + names_text, lines[0]);
+      for (int n : lines) {
+        ++c.references;
+        bool any = false;
+        for (const std::string& name : names) any = any || holds(text_at(n), name);
+        if (!any) report("none of " + names_text, n);
+      }
     }
+    check_locations(line, where, root, c);
   }
   return c;
 }
@@ -127,7 +155,10 @@ TEST_CASE("docs: every file:line reference of the tour names the code on that li
   const fs::path root = source_root();
   const Checked c = check_references(read_text(root / "docs/tour.md"), root, "docs/tour.md");
   for (const std::string& p : c.problems) FAIL_CHECK(p);
-  CHECK(c.references >= 50);  // the tour's tables hold about 60; a parser that finds none fails
+  // The tour holds about 60 identifier references and 75 locations; a parser that finds none
+  // fails here.
+  CHECK(c.references >= 50);
+  CHECK(c.locations >= 70);
 }
 
 TEST_CASE("docs: a stale, ambiguous or missing reference is reported with its place") {
@@ -140,20 +171,24 @@ TEST_CASE("docs: a stale, ambiguous or missing reference is reported with its pl
   std::ofstream(root / "engine/ops/reduce.cpp") << "// top\nTensor mean(x) {\nTensor sum(x) {\n";
   std::ofstream(root / "engine/cpu/reduce.cpp") << "void sum_cpu() {\n";
   std::ofstream(root / "layers/norm.cpp") << "\nTensor BatchNorm::forward(x) {\n";
+  std::ofstream(root / "tests/t.cpp") << "a\nb\nc\n";
   const std::string doc =
       "| `mean`, `engine/ops/reduce.cpp:2` | `BatchNorm::forward`, `norm.cpp:2` |\n"  // good
       "| `mean` / `sum`, `engine/ops/reduce.cpp:2` / :3, then `sum`, `reduce.cpp:3` |\n"  // good
       "| `mean`, `engine/ops/reduce.cpp:3` |\n"        // stale: line 3 holds sum
       "| `sum_cpu` at `reduce.cpp:1` |\n"              // two files named reduce.cpp
       "| `mean` (`engine/ops/gone.cpp:1`) |\n"         // no such file
-      "| `mean` / `sum`, `engine/ops/reduce.cpp:3` / :2 |\n";  // swapped pair: both wrong
+      "| `mean` / `sum`, `engine/ops/reduce.cpp:3` / :2 |\n"  // swapped pair: both wrong
+      "| the test at `tests/t.cpp:2-9` |\n";  // a range past the end
   const Checked c = check_references(doc, root, "x.md");
   CHECK(c.references == 8);
-  REQUIRE(c.problems.size() == 5);
+  CHECK(c.locations == 9);
+  REQUIRE(c.problems.size() == 6);
   CHECK(c.problems[0] ==
         "x.md:3: `mean` is not on engine/ops/reduce.cpp:3 (\"Tensor sum(x) {\")");
   CHECK(c.problems[1] == "x.md:4: reduce.cpp names 2 files; write its path");
   CHECK(c.problems[2] == "x.md:5: engine/ops/gone.cpp does not exist");
   CHECK(c.problems[3].rfind("x.md:6: `mean` is not on engine/ops/reduce.cpp:3", 0) == 0);
   CHECK(c.problems[4].rfind("x.md:6: `sum` is not on engine/ops/reduce.cpp:2", 0) == 0);
+  CHECK(c.problems[5] == "x.md:7: `tests/t.cpp:2-9` is outside tests/t.cpp (3 lines)");
 }

@@ -102,3 +102,39 @@ TEST_CASE("mac count: the backward of softmax and reductions adds nothing") {
   CHECK(c.counts().reduce_reads == 0);
   CHECK(x.grad().defined());
 }
+
+TEST_CASE("mac count: backward passes that sum gradients (broadcasts, biases) count nothing") {
+  const Tensor x = randn({3, 4}).set_requires_grad(), b = randn({4}).set_requires_grad();
+  const Tensor w = randn({5, 4}).set_requires_grad(), bias = randn({5}).set_requires_grad();
+  const Tensor y = sum(linear(x + b, w, bias));  // b's gradient and bias's are sums over rows
+  MacCounter c;
+  y.backward();
+  CHECK(c.counts().macs == 0);
+  CHECK(c.counts().softmax_elements == 0);
+  CHECK(c.counts().reduce_reads == 0);
+  CHECK(b.grad().defined());
+  CHECK(bias.grad().defined());
+  // The same sum outside a backward counts, and a pause stops it.
+  sum(x, {0});
+  CHECK(c.counts().reduce_reads == 12);
+  {
+    OpCountPause pause;
+    sum(x, {0});
+    matmul(x, w.t());
+  }
+  CHECK(c.counts().reduce_reads == 12);
+  CHECK(c.counts().macs == 0);
+}
+
+TEST_CASE("mac count: cross_entropy counts its fused log-softmax and its reduction") {
+  const Tensor logits = randn({3, 5});
+  const Tensor target = from_vector(std::vector<int64_t>{0, 4, 2}, {3});
+  MacCounter c;
+  cross_entropy(logits, target);  // mean over the 3 losses
+  CHECK(c.counts().softmax_elements == 3 * 5);
+  CHECK(c.counts().reduce_reads == 3);
+  cross_entropy(logits, target, Reduction::None);  // no reduction
+  CHECK(c.counts().softmax_elements == 2 * 3 * 5);
+  CHECK(c.counts().reduce_reads == 3);
+  CHECK(c.counts().macs == 0);
+}
