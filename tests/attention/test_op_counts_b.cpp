@@ -253,16 +253,26 @@ TEST_CASE("op counts: SAGAN heykeetae") {
   CHECK(ops.reduce_reads == 0);
 }
 
-TEST_CASE("op counts: MHSA plain") {
-  const int64_t n = 2, c = 16, h = 6, w = 5, l = h * w, heads = 2, hd = c / heads;
+namespace {
+
+// MHSA with `heads` heads, no qkv bias, no positional embedding and no dropout; `block`: the
+// pre-norm block form, else the plain one.
+MHSAOptions mhsa_options(int64_t heads, bool block) {
   MHSAOptions o;
   o.heads = heads;
   o.qkv_bias = false;
-  o.block = false;
+  o.block = block;
   o.pos_embed = false;
   o.attn_drop = 0;
   o.proj_drop = 0;
-  auto m = std::make_shared<MHSA>(c, h, w, o);
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("op counts: MHSA plain") {
+  const int64_t n = 2, c = 16, h = 6, w = 5, l = h * w, heads = 2, hd = c / heads;
+  auto m = std::make_shared<MHSA>(c, h, w, mhsa_options(heads, false));
   const auto [ops, y] = test::count_forward(*m, {n, c, h, w});
   CHECK(y.shape() == Shape{n, c, h, w});
   CHECK(ops.macs ==
@@ -276,14 +286,7 @@ TEST_CASE("op counts: MHSA plain") {
 
 TEST_CASE("op counts: MHSA pre-norm block") {
   const int64_t n = 2, c = 16, h = 6, w = 5, l = h * w, heads = 2, hd = c / heads;
-  MHSAOptions o;
-  o.heads = heads;
-  o.qkv_bias = false;
-  o.block = true;
-  o.pos_embed = false;
-  o.attn_drop = 0;
-  o.proj_drop = 0;
-  auto m = std::make_shared<MHSA>(c, h, w, o);
+  auto m = std::make_shared<MHSA>(c, h, w, mhsa_options(heads, true));
   const auto [ops, y] = test::count_forward(*m, {n, c, h, w});
   CHECK(y.shape() == Shape{n, c, h, w});
   // LN1 and LN2 are layer_norm kernels and GELU is element-wise: not counted.
